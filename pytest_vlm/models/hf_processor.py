@@ -1,0 +1,72 @@
+"""Loading a model's processor, with an image-only fallback where torchvision is absent.
+
+Processors with a video slot (Qwen2-VL, Qwen2.5-VL, InternVL, SmolVLM, ...) cannot be built by
+``AutoProcessor`` in transformers 5.x without torchvision, because the video processor needs it.
+Benchmarks here only send images, so in that case the same processor class is loaded without its
+video slot: same tokenizer, same image processor, same chat template.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+
+class ProcessorLoadError(RuntimeError):
+    """The model's processor could not be loaded."""
+
+
+@functools.cache
+def image_only_processor_class(cls: type) -> type:
+    """A subclass of the processor class ``cls`` whose only sub-processors are image and tokenizer.
+
+    transformers derives a processor's sub-processors from its ``__init__`` signature, so dropping
+    ``video_processor`` from the signature is enough. The subclass keeps the parent's name so that
+    ``save_pretrained`` writes the real ``processor_class`` and the saved folder loads anywhere.
+    """
+
+    def __init__(self: Any, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any):
+        cls.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+    return type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+
+
+def has_video_slot(cls: type) -> bool:
+    return "video_processor" in cls.get_attributes()
+
+
+def _processor_class_for(source: str, **kwargs: Any) -> type | None:
+    """The processor class transformers registers for the model type of ``source``'s config."""
+    import transformers
+    from transformers import AutoConfig
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
+
+    config = AutoConfig.from_pretrained(source, **kwargs)
+    name = PROCESSOR_MAPPING_NAMES.get(config.model_type)
+    return getattr(transformers, name, None) if name else None
+
+
+def load_processor(source: str, *, revision: str | None = None, trust_remote_code: bool = False) -> Any:
+    """Load the processor of ``source`` (hub id or folder), image-only when the video slot cannot load."""
+    from transformers import AutoProcessor, ProcessorMixin
+    from transformers.utils import is_torchvision_available
+
+    kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+    first_error: Exception | None = None
+    try:
+        processor = AutoProcessor.from_pretrained(source, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the fallback below decides, and re-raises with context
+        first_error = exc
+        processor = None
+    if isinstance(processor, ProcessorMixin) and getattr(processor, "image_processor", None) is not None:
+        return processor
+
+    cls = _processor_class_for(source, **kwargs)
+    if cls is not None and has_video_slot(cls) and not is_torchvision_available():
+        return image_only_processor_class(cls).from_pretrained(source, **kwargs)
+    if first_error is not None:
+        raise ProcessorLoadError(f"could not load the processor of {source}: {first_error}") from first_error
+    raise ProcessorLoadError(
+        f"{source} has no image processor (AutoProcessor returned {type(processor).__name__}); "
+        "is it a vision-language model?"
+    )
