@@ -115,6 +115,11 @@ def render(label: str, rng: np.random.Generator, size: int = 64, difficulty: str
     return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "RGB")
 
 
+def sample_id(label: str, seed: int, index: int) -> str:
+    """The id of the ``index``-th image of set ``seed``; stable, so snapshots can name images."""
+    return f"{label}-{seed}-{index:05d}"
+
+
 def sample(
     index: int,
     *,
@@ -128,7 +133,7 @@ def sample(
     # A SeedSequence over plain integers is stable across processes and platforms (unlike hash()).
     rng = np.random.default_rng([seed, index, DIFFICULTIES.index(difficulty)])
     return ShapeSample(
-        id=f"{label}-{seed}-{index:05d}", label=label, image=render(label, rng, size=size, difficulty=difficulty)
+        id=sample_id(label, seed, index), label=label, image=render(label, rng, size=size, difficulty=difficulty)
     )
 
 

@@ -1,0 +1,136 @@
+"""Collecting ``*.vlm.yaml`` specs: one item per benchmark x model x strategy."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from pytest_vlm import snapshots
+from pytest_vlm.datasets import load_dataset
+from pytest_vlm.errors import ModelError, SpecError, VlmError
+from pytest_vlm.models.registry import DEFAULT_MODEL, ModelSpec, resolve_model
+from pytest_vlm.results import ItemResult
+from pytest_vlm.runner import BenchmarkFailure, ItemPlan, build_strategy, check_snapshot, run_item
+from pytest_vlm.spec import parse_spec
+from pytest_vlm.state import CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
+
+
+class VlmSpecFile(pytest.Module):
+    """A benchmark spec file.
+
+    A ``pytest.Module`` rather than a plain ``pytest.File`` so that module-scoped fixtures (a user's
+    autouse fixture in conftest.py, say) work for its items. Its module object is an empty
+    stand-in: nothing is imported from a YAML file.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.obj = types.ModuleType(self.path.name)
+
+    def collect(self) -> Iterator[pytest.Item]:
+        spec = parse_spec(self.path)
+        dataset = load_dataset(spec)
+        options = self.config.stash[OPTIONS_KEY]
+        for strategy in spec.strategies:
+            probe = ItemPlan(spec, dataset, strategy, ModelSpec("-", "scripted", "oracle"), spec.seed)
+            try:
+                build_strategy(probe)
+            except ValueError as exc:
+                raise SpecError(f"{self.path.name}: strategies.{strategy.id}", str(exc)) from None
+        seed = options.seed if options.seed is not None else spec.seed
+        for model in self._models(spec):
+            for strategy in spec.strategies:
+                path = (
+                    snapshots.snapshot_path(spec.folder, spec.name, model.name, strategy.id) if spec.snapshot else None
+                )
+                plan = ItemPlan(spec, dataset, strategy, model, seed, path)
+                yield VlmItem.from_parent(self, name=plan.name, callobj=_benchmark_function(plan), plan=plan)
+
+    def _models(self, spec: Any) -> list[ModelSpec]:
+        cli = self.config.stash[CLI_MODELS_KEY]
+        if cli:
+            return cli
+        if spec.models:
+            models = []
+            for i, name in enumerate(spec.models):
+                try:
+                    models.append(resolve_model(name, base_dir=spec.folder))
+                except ModelError as exc:
+                    raise SpecError(f"{self.path.name}: models[{i}]", str(exc)) from None
+            return models
+        return [resolve_model(DEFAULT_MODEL, base_dir=spec.folder)]
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, VlmError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class VlmItem(pytest.Function):
+    """One benchmark x model x strategy."""
+
+    def __init__(self, *, plan: ItemPlan, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.vlm_snapshot_path = plan.snapshot_path
+        self.add_marker(pytest.mark.vlm)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"{self.plan.spec.name}: {self.plan.model.name} / {self.plan.strategy.id}"
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, (BenchmarkFailure, VlmError)):
+            return f"{self.plan.spec.name} on {self.plan.model.name} with {self.plan.strategy.id}:\n{excinfo.value}"
+        return super().repr_failure(excinfo, style=style)
+
+
+def _benchmark_function(plan: ItemPlan) -> Callable[..., None]:
+    """The item's test function; its parameters are the fixtures it needs."""
+    if plan.snapshot_path is None:
+
+        def vlm_benchmark(request: pytest.FixtureRequest, vlm_model_pool: Any) -> None:
+            run_benchmark(request, plan, vlm_model_pool, None)
+
+        return vlm_benchmark
+
+    def vlm_benchmark_with_snapshot(request: pytest.FixtureRequest, vlm_model_pool: Any, snapshot: Any) -> None:
+        run_benchmark(request, plan, vlm_model_pool, snapshot)
+
+    return vlm_benchmark_with_snapshot
+
+
+def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, snapshot: Any) -> None:
+    """Run one item and record its result, whatever happens; raise when it must fail."""
+    config = request.config
+    base = ItemResult(
+        nodeid=request.node.nodeid,
+        benchmark=plan.spec.name,
+        model=plan.model.name,
+        strategy=plan.strategy.id,
+        kind=plan.strategy.kind,
+        status="error",
+    )
+    try:
+        model = pool.get(plan.model)
+        result, failures = run_item(plan, model)
+    except VlmError as exc:
+        config.stash[RESULTS_KEY].append(replace(base, failures=(str(exc),)))
+        raise
+    result = replace(result, nodeid=base.nodeid)
+    if plan.snapshot_path is not None:
+        update = config.stash[OPTIONS_KEY].update_snapshots
+        state, flips, snapshot_failures = check_snapshot(plan, result, snapshot, update)
+        if failures and snapshot_failures:
+            failures.append("")
+        failures += snapshot_failures
+        result = replace(result, snapshot=state, flips=flips)
+    else:
+        result = replace(result, snapshot="off")
+    result = replace(result, status="failed" if failures else "passed", failures=tuple(failures))
+    config.stash[RESULTS_KEY].append(result)
+    if failures:
+        raise BenchmarkFailure("\n".join(failures))

@@ -1,0 +1,58 @@
+"""The model protocol: one required batched method; optional capabilities as separate protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+class ImageSource(Protocol):
+    """An image a model can be asked about: a stable id and a way to read the pixels."""
+
+    id: str
+
+    def load(self) -> Image.Image: ...
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt about one image, answered by greedy decoding of at most ``max_new_tokens``."""
+
+    image: ImageSource
+    prompt: str
+    max_new_tokens: int = 12
+
+
+@runtime_checkable
+class VisionLanguageModel(Protocol):
+    """What a strategy needs from a model."""
+
+    name: str
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        """The answer text to every request, in order. Implementations batch as they see fit."""
+        ...
+
+    def close(self) -> None:
+        """Release weights and device memory."""
+        ...
+
+
+@runtime_checkable
+class MeasuresMemory(Protocol):
+    """A model that can tell its own peak memory (e.g. GPU memory)."""
+
+    def reset_peak_memory(self) -> None: ...
+
+    def peak_memory_mb(self) -> float: ...
+
+
+@runtime_checkable
+class Describes(Protocol):
+    """A model that can describe where and how it runs (device, dtype, source) for reports."""
+
+    def describe(self) -> dict[str, Any]: ...

@@ -1,0 +1,169 @@
+"""The transformers backend: any ``AutoModelForImageTextToText`` checkpoint, through its own
+processor and chat template, greedy decoding, batched with left padding."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_vlm.errors import ModelError
+from pytest_vlm.models.base import GenerationRequest, ImageSource
+from pytest_vlm.models.registry import ModelSpec
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Where and how models run; ``auto`` picks the GPU (bf16) when there is one, else CPU (fp32)."""
+
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = 16
+
+
+def choose_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def choose_dtype(dtype: str, device: str) -> Any:
+    import torch
+
+    if dtype == "auto":
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    except KeyError:
+        raise ModelError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16") from None
+
+
+class _ImageCache:
+    """Decoded images by id, so K votes or n-1 questions about one image decode it once."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._images: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, source: ImageSource) -> Any:
+        if source.id in self._images:
+            self._images.move_to_end(source.id)
+            return self._images[source.id]
+        image = source.load()
+        self._images[source.id] = image
+        if len(self._images) > self.size:
+            self._images.popitem(last=False)
+        return image
+
+
+class HFModel:
+    """A transformers vision-language model answering one user turn: the image, then the prompt."""
+
+    def __init__(self, spec: ModelSpec, runtime: RuntimeOptions) -> None:
+        import torch
+        from transformers import AutoModelForImageTextToText, GenerationConfig
+
+        from pytest_vlm.models.hf_processor import load_processor
+
+        self.name = spec.name
+        self.spec = spec
+        self.device = choose_device(runtime.device)
+        self.dtype = choose_dtype(runtime.dtype, self.device)
+        self.batch_size = runtime.batch_size
+        if self.device == "cpu" and os.environ.get("PYTEST_XDIST_WORKER"):
+            torch.set_num_threads(1)  # one thread per xdist worker: workers already fill the cores
+        try:
+            self.processor = load_processor(
+                spec.source, revision=spec.revision, trust_remote_code=spec.trust_remote_code
+            )
+            self.model = AutoModelForImageTextToText.from_pretrained(
+                spec.source, revision=spec.revision, trust_remote_code=spec.trust_remote_code, dtype=self.dtype
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelError(
+                f"cannot load model {spec.name} from {spec.source}: {exc}\n"
+                "A hub id needs network access or a filled Hugging Face cache (HF_HOME); "
+                "a folder needs config.json, weights and the processor files."
+            ) from exc
+        self.model.to(self.device).eval()
+        self.tokenizer = self.processor.tokenizer
+        self.tokenizer.padding_side = "left"  # decoder-only batching: prompts must end together
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._generation = GenerationConfig(
+            do_sample=False,
+            num_beams=1,
+            eos_token_id=self.model.generation_config.eos_token_id,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        self._images = _ImageCache()
+
+    def _chat(self, prompt: str) -> str:
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        import torch
+
+        texts = [self._chat(r.prompt) for r in requests]
+        lengths = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        # Batches of similar length waste little on padding; the original index breaks ties so
+        # the batching is a pure function of the requests.
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, lengths[i], i))
+        answers: list[str] = [""] * len(requests)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            images = [self._images.get(requests[i].image) for i in batch]
+            inputs = self.processor(images=images, text=[texts[i] for i in batch], return_tensors="pt", padding=True)
+            inputs = inputs.to(self.device)
+            max_new = max(requests[i].max_new_tokens for i in batch)
+            with torch.inference_mode():
+                output = self.model.generate(**inputs, generation_config=self._generation, max_new_tokens=max_new)
+            new_tokens = output[:, inputs["input_ids"].shape[1] :]
+            for i, text in zip(batch, self.processor.batch_decode(new_tokens, skip_special_tokens=True)):
+                answers[i] = text.strip()
+        return answers
+
+    def reset_peak_memory(self) -> None:
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def peak_memory_mb(self) -> float:
+        if self.device.startswith("cuda"):
+            import torch
+
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        return process_peak_rss_mb()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": "hf",
+            "source": self.spec.source,
+            "revision": self.spec.revision,
+            "architecture": type(self.model).__name__,
+            "device": self.device,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "batch_size": self.batch_size,
+        }
+
+    def close(self) -> None:
+        del self.model
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+def process_peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux

@@ -1,0 +1,117 @@
+"""pytest-vlm's hooks and fixtures. Thin: the work happens in the modules they call."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_vlm.errors import ModelError
+from pytest_vlm.options import add_options, read_options
+from pytest_vlm.state import CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
+
+_WORKER_OUTPUT = "pytest_vlm_results"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if config.getoption("vlm_list_models"):
+        from pytest_vlm.models.registry import ALIASES, DEFAULT_MODEL
+
+        width = max(len(name) for name in ALIASES)
+        print(f"{'alias':<{width}}  {'backend':<8}  source")
+        for spec in ALIASES.values():
+            default = "  (default)" if spec.name == DEFAULT_MODEL else ""
+            source = "<embedded with pytest-vlm>" if spec.name == DEFAULT_MODEL else spec.source
+            notes = f"  - {spec.notes}" if spec.notes else ""
+            print(f"{spec.name:<{width}}  {spec.backend:<8}  {source}{default}{notes}")
+        return 0
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from pytest_vlm.models.registry import resolve_model
+
+    config.addinivalue_line("markers", "vlm: a pytest-vlm benchmark item (benchmark x model x strategy)")
+    options = read_options(config)
+    config.stash[OPTIONS_KEY] = options
+    config.stash[RESULTS_KEY] = []
+    try:
+        config.stash[CLI_MODELS_KEY] = [
+            resolve_model(name, base_dir=config.invocation_params.dir) for name in options.models
+        ]
+    except ModelError as exc:
+        raise pytest.UsageError(f"--vlm-model: {exc}") from None
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistResults(config), "pytest_vlm_xdist")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    patterns = parent.config.stash[OPTIONS_KEY].files
+    if any(fnmatch.fnmatch(file_path.name, pattern) for pattern in patterns):
+        from pytest_vlm.collect import VlmSpecFile
+
+        return VlmSpecFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.fixture(scope="session")
+def vlm_model_pool(pytestconfig: pytest.Config) -> Iterator[Any]:
+    """The session's models: each loaded once per process when first needed, released at the end."""
+    from pytest_vlm.models.hf import RuntimeOptions
+    from pytest_vlm.models.pool import ModelPool
+
+    options = pytestconfig.stash[OPTIONS_KEY]
+    pool = ModelPool(RuntimeOptions(device=options.device, dtype=options.dtype, batch_size=options.batch_size))
+    yield pool
+    pool.close()
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+class _XdistResults:
+    """Ships each worker's results to the controller, which merges them for the summary and JSON."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        from pytest_vlm.results import ItemResult
+
+        payload = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT, [])
+        self.config.stash[RESULTS_KEY].extend(ItemResult.from_dict(d) for d in payload)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    results = config.stash.get(RESULTS_KEY, [])
+    if _is_worker(config):
+        config.workeroutput[_WORKER_OUTPUT] = [r.to_dict() for r in results]  # type: ignore[attr-defined]
+        return
+    json_path = config.stash[OPTIONS_KEY].json_path
+    if json_path is not None and results:
+        from pytest_vlm.report import write_json
+
+        write_json(json_path, results)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    results = config.stash.get(RESULTS_KEY, [])
+    if _is_worker(config) or not results or config.get_verbosity() < -1:
+        return
+    from pytest_vlm.report import summary_rows
+    from pytest_vlm.terminal import write_summary
+
+    write_summary(terminalreporter, summary_rows(results))
+    json_path = config.stash[OPTIONS_KEY].json_path
+    if json_path is not None:
+        terminalreporter.write_line(f"pytest-vlm: wrote {json_path}")

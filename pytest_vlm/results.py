@@ -1,0 +1,66 @@
+"""What one benchmark item produced: plain data that travels from xdist workers to the controller."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pytest_vlm.gate import Check, Threshold
+from pytest_vlm.metrics import ClassMetrics, Metrics
+from pytest_vlm.strategies.base import ImagePrediction
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    nodeid: str
+    benchmark: str
+    model: str
+    strategy: str
+    kind: str
+    status: str  # "passed", "failed" (gate or snapshot) or "error" (could not run)
+    metrics: Metrics | None = None
+    checks: tuple[Check, ...] = ()
+    predictions: tuple[ImagePrediction, ...] = ()
+    flips: int = 0
+    snapshot: str = ""  # "matched", "changed", "missing", "recorded", "unchanged", "off" or ""
+    failures: tuple[str, ...] = ()
+    model_info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["checks"] = [
+            {
+                "metric": c.threshold.metric,
+                "threshold": str(c.threshold),
+                "value": c.actual,
+                "margin": c.margin,
+                "passed": c.passed,
+            }
+            for c in self.checks
+        ]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ItemResult:
+        data = dict(data)
+        if data.get("metrics") is not None:
+            metrics = dict(data["metrics"])
+            metrics["per_class"] = {k: ClassMetrics(**v) for k, v in metrics["per_class"].items()}
+            metrics["confusion_labels"] = tuple(metrics["confusion_labels"])
+            metrics["confusion"] = tuple(tuple(row) for row in metrics["confusion"])
+            data["metrics"] = Metrics(**metrics)
+        data["checks"] = tuple(
+            Check(Threshold(c["metric"], *_split_threshold(c["threshold"])), c["value"]) for c in data["checks"]
+        )
+        data["predictions"] = tuple(
+            ImagePrediction(**{**p, **{k: tuple(p[k]) for k in ("asked", "raw", "parsed")}})
+            for p in data["predictions"]
+        )
+        data["failures"] = tuple(data["failures"])
+        return cls(**data)
+
+
+def _split_threshold(text: str) -> tuple[str, float]:
+    op, value = text.split()
+    return op, float(value)
+

@@ -1,0 +1,10 @@
+"""Classification strategies, by kind. Each module holds one strategy; answer parsing is apart."""
+
+from __future__ import annotations
+
+from pytest_vlm.strategies.binary import Binary
+from pytest_vlm.strategies.closed_set import ClosedSet
+
+STRATEGIES: dict[str, type] = {cls.kind: cls for cls in (ClosedSet, Binary)}
+
+__all__ = ["STRATEGIES", "Binary", "ClosedSet"]

@@ -1,0 +1,63 @@
+"""What every strategy shares: the prediction record and the small Strategy protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from pytest_vlm.models.base import ImageSource, VisionLanguageModel
+
+
+@dataclass(frozen=True)
+class ImagePrediction:
+    """What a strategy decided for one image, with the evidence.
+
+    ``asked`` holds, per model call, what was asked (closed-set: the class list in the order shown;
+    binary: the class asked about); ``raw`` the model's text; ``parsed`` what it was read as
+    (a class, "yes"/"no", or None when it could not be read).
+    """
+
+    image_id: str
+    label: str
+    prediction: str | None
+    asked: tuple[str, ...]
+    raw: tuple[str, ...]
+    parsed: tuple[str | None, ...]
+
+    @property
+    def correct(self) -> bool:
+        return self.prediction == self.label
+
+
+class Example(ImageSource, Protocol):
+    """An image with its true label."""
+
+    label: str
+
+
+class Strategy(Protocol):
+    """A way of asking a model which class an image shows."""
+
+    kind: ClassVar[str]
+    Params: ClassVar[type]
+
+    def run(self, model: VisionLanguageModel, examples: Sequence[Example]) -> list[ImagePrediction]:
+        """Predict every example; batch the model calls."""
+        ...
+
+
+def check_template(template: str, placeholder: str) -> None:
+    if placeholder not in template:
+        raise ValueError(f"the prompt must contain {placeholder} (where the class names go); got {template!r}")
+
+
+def fill(template: str, placeholder: str, value: str) -> str:
+    # str.replace, not str.format: user prompts may contain other braces.
+    return template.replace(placeholder, value)
+
+
+def describe_params(params: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(params)
