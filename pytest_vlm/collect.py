@@ -64,7 +64,7 @@ class VlmSpecFile(pytest.Module):
             return models
         return [resolve_model(DEFAULT_MODEL, base_dir=spec.folder)]
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         if isinstance(excinfo.value, VlmError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
@@ -82,10 +82,10 @@ class VlmItem(pytest.Function):
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, f"{self.plan.spec.name}: {self.plan.model.name} / {self.plan.strategy.id}"
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         if isinstance(excinfo.value, (BenchmarkFailure, VlmError)):
             return f"{self.plan.spec.name} on {self.plan.model.name} with {self.plan.strategy.id}:\n{excinfo.value}"
-        return super().repr_failure(excinfo, style=style)
+        return super().repr_failure(excinfo)
 
 
 def _benchmark_function(plan: ItemPlan) -> Callable[..., None]:

@@ -58,6 +58,7 @@ def render_summary(rows: Sequence[SummaryRow], *, width: int, color: bool) -> li
             title_style="bold",
             box=box.SIMPLE_HEAD,
             header_style="bold",
+            show_edge=False,
             pad_edge=False,
             padding=(0, 1, 0, 0),
         )

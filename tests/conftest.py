@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# pytester's in-process runs unload the modules each inner run imported; numpy's C extension
+# cannot be imported twice in one process, so load what the plugin uses up front.
+import sklearn.metrics  # noqa: F401  isort: skip
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_vl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight Qwen2-VL checkpoint folder built from config, with a locally trained tokenizer."""
+    from pytest_vlm.tiny.checkpoints import build_qwen2_vl
+
+    return build_qwen2_vl(tmp_path_factory.mktemp("ckpt") / "tiny-qwen2-vl", seed=0)
