@@ -8,6 +8,7 @@ needs them, and an unreadable image then names its file and where it was listed.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections.abc import Sequence
@@ -92,7 +93,7 @@ def load_dataset(spec: BenchmarkSpec) -> Dataset:
     else:
         examples, found = _manifest(ds, where)
     examples = [_renamed(ex, ds.rename) for ex in examples]
-    found = [ds.rename.get(c, c) for c in found]
+    found = list(dict.fromkeys(ds.rename.get(c, c) for c in found))  # renaming onto a class merges the two
 
     classes = list(spec.classes) if spec.classes is not None else found
     if spec.background is not None and spec.background not in classes:
@@ -260,14 +261,15 @@ def _read_rows(path: Path, where: str) -> list[tuple[int, dict[str, object]]]:
             rows.append((n, row))
         return rows
     if suffix == ".csv":
-        reader = csv.DictReader(text.splitlines())
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         columns = [c.strip() for c in reader.fieldnames or []]
         if "image" not in columns or "label" not in columns:
             raise DatasetError(
                 f"{path.name} line 1: the header must name the columns image and label (and optionally id); "
                 f"found: {', '.join(columns) or 'no header'}"
             )
-        return [(n, {k.strip(): v for k, v in row.items() if k}) for n, row in enumerate(reader, start=2)]
+        # reader.line_num, not a row count: the reader skips blank lines and rows may span lines.
+        return [(reader.line_num, {k.strip(): v for k, v in row.items() if k}) for row in reader]
     raise DatasetError(f"{where}.manifest: {path.name} is neither .csv nor .jsonl")
 
 

@@ -35,7 +35,9 @@ def parse_threshold(metric: str, text: object) -> Threshold:
     """``("accuracy", ">= 0.9")`` -> Threshold. A bare number means "at least" (or "at most" for
     metrics where lower is better, such as ``unparseable_rate``)."""
     if metric not in METRICS:
-        raise ValueError(f"unknown metric{did_you_mean(metric, METRICS)}; known metrics: {', '.join(METRICS)}")
+        raise ValueError(
+            f"unknown metric {metric!r}{did_you_mean(metric, METRICS)}; known metrics: {', '.join(METRICS)}"
+        )
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ValueError(f"expected a threshold such as '>= 0.9', got {text!r}")
     match = _THRESHOLD.match(str(text))

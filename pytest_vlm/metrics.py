@@ -7,6 +7,7 @@ accuracy without crediting any class's precision.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -95,7 +96,10 @@ def compute_metrics(
     )
     present = [i for i, s in enumerate(support) if s > 0]
     confusion_labels = labels + ([UNPARSEABLE] if UNPARSEABLE in pred else [])
-    matrix = confusion_matrix(y_true, pred, labels=confusion_labels)
+    with warnings.catch_warnings():
+        # With one class, sklearn warns about "a single label" even though labels= says them all.
+        warnings.simplefilter("ignore", UserWarning)
+        matrix = confusion_matrix(y_true, pred, labels=confusion_labels)
     n = len(y_true)
     return Metrics(
         n=n,

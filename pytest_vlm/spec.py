@@ -241,6 +241,8 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
     rename = {str(k): _str(v, where / "rename" / k) for k, v in rename.items()}
     max_per_class = _int(data["max_per_class"], where / "max_per_class", 1) if "max_per_class" in data else None
     if kind == "generated":
+        if rename:
+            raise (where / "rename").error("only applies to folder and manifest datasets; list 'classes' instead")
         generator = _str(data["generated"], where / "generated")
         if generator not in GENERATORS:
             raise (where / "generated").error(
