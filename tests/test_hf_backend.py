@@ -121,7 +121,10 @@ def test_unreadable_image_fails_its_items_naming_the_file(pytester: pytest.Pytes
 
 
 def test_missing_hub_model_fails_with_advice(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    # The hub library reads HF_HUB_OFFLINE when it is imported, so set its constant: no network here.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_HOME", str(pytester.path / "hf-home"))
     pytester.makefile(".vlm.yaml", hub="dataset: {generated: shapes, count: 6}\nstrategies: [closed_set]\n")
     result = pytester.runpytest("--vlm-model", "qwen2-vl-2b")
