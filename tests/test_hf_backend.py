@@ -135,3 +135,26 @@ def test_missing_hub_model_fails_with_advice(pytester: pytest.Pytester, monkeypa
             "A hub id needs network access or a filled Hugging Face cache (HF_HOME); *",
         ]
     )
+
+
+def test_scores_match_an_unbatched_forward_pass(model: HFModel) -> None:
+    from pytest_vlm.models.base import ScoreRequest
+
+    examples = images(3)
+    continuations = ("circle", "teddy bear", "no")
+    requests = [ScoreRequest(ex, "What is it?", continuations) for ex in examples]
+    scores = model.score(requests)
+    for ex, per_continuation in zip(examples, scores):
+        prompt = model._chat("What is it?")
+        for continuation, score in zip(continuations, per_continuation):
+            # Independently: the full text through the processor alone, log-softmax by hand.
+            inputs = model.processor(images=[ex.load()], text=[prompt + continuation], return_tensors="pt")
+            prompt_len = model.processor(images=[ex.load()], text=[prompt], return_tensors="pt")["input_ids"].shape[1]
+            with torch.inference_mode():
+                logits = model.model(**inputs).logits[0]
+            ids = inputs["input_ids"][0]
+            expected = sum(
+                float(torch.log_softmax(logits[i - 1], dim=-1)[ids[i]]) for i in range(prompt_len, len(ids))
+            )
+            assert score.tokens == len(ids) - prompt_len
+            assert score.logprob == pytest.approx(expected, abs=1e-4)

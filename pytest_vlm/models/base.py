@@ -42,6 +42,32 @@ class VisionLanguageModel(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Score each continuation as the model's answer to ``prompt`` about ``image``."""
+
+    image: ImageSource
+    prompt: str
+    continuations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContinuationScore:
+    """Sum of the log-probabilities of a continuation's tokens, and how many tokens it has."""
+
+    logprob: float
+    tokens: int
+
+
+@runtime_checkable
+class ScoresContinuations(Protocol):
+    """A model that can score given answers instead of generating one (the likelihood strategy)."""
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
+        """For each request, one score per continuation, in order."""
+        ...
+
+
 @runtime_checkable
 class MeasuresMemory(Protocol):
     """A model that can tell its own peak memory (e.g. GPU memory)."""

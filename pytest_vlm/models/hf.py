@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_vlm.errors import ModelError
-from pytest_vlm.models.base import GenerationRequest, ImageSource
+from pytest_vlm.models.base import ContinuationScore, GenerationRequest, ImageSource, ScoreRequest
 from pytest_vlm.models.registry import ModelSpec
 
 
@@ -131,6 +131,39 @@ class HFModel:
             for i, text in zip(batch, self.processor.batch_decode(new_tokens, skip_special_tokens=True)):
                 answers[i] = text.strip()
         return answers
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
+        """Log-probability of each continuation as the assistant's answer, by one forward pass per
+        (request, continuation), batched."""
+        import torch
+
+        rows: list[tuple[int, int, str, int]] = []  # request, continuation, full text, continuation tokens
+        for r, request in enumerate(requests):
+            chat = self._chat(request.prompt)
+            prompt_ids = self.tokenizer(chat, add_special_tokens=False)["input_ids"]
+            for c, continuation in enumerate(request.continuations):
+                full_ids = self.tokenizer(chat + continuation, add_special_tokens=False)["input_ids"]
+                shared = next(
+                    (i for i, (a, b) in enumerate(zip(prompt_ids, full_ids)) if a != b), min(len(prompt_ids), len(full_ids))
+                )
+                rows.append((r, c, chat + continuation, len(full_ids) - shared))
+        scores: list[list[ContinuationScore | None]] = [[None] * len(q.continuations) for q in requests]
+        order = sorted(range(len(rows)), key=lambda i: (len(rows[i][2]), i))
+        for start in range(0, len(order), self.batch_size):
+            batch = [rows[i] for i in order[start : start + self.batch_size]]
+            images = [self._images.get(requests[r].image) for r, _, _, _ in batch]
+            inputs = self.processor(images=images, text=[text for _, _, text, _ in batch], return_tensors="pt", padding=True)
+            inputs = inputs.to(self.device)
+            with torch.inference_mode():
+                logits = self.model(**inputs).logits.float()
+            logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+            targets = inputs["input_ids"][:, 1:]
+            token_logprobs = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            for row, (r, c, _, count) in enumerate(batch):
+                # Left padding: every row ends at the last column, so its continuation is the last tokens.
+                total = float(token_logprobs[row, -count:].sum()) if count else 0.0
+                scores[r][c] = ContinuationScore(total, count)
+        return [[s for s in per_request if s is not None] for per_request in scores]
 
     def reset_peak_memory(self) -> None:
         if self.device.startswith("cuda"):

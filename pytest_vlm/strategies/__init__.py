@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pytest_vlm.strategies.binary import Binary
 from pytest_vlm.strategies.closed_set import ClosedSet
+from pytest_vlm.strategies.likelihood import Likelihood
 
-STRATEGIES: dict[str, type] = {cls.kind: cls for cls in (ClosedSet, Binary)}
+STRATEGIES: dict[str, type] = {cls.kind: cls for cls in (ClosedSet, Binary, Likelihood)}
 
-__all__ = ["STRATEGIES", "Binary", "ClosedSet"]
+__all__ = ["STRATEGIES", "Binary", "ClosedSet", "Likelihood"]
