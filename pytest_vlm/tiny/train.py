@@ -89,6 +89,9 @@ class TrainConfig:
     warmup: int = 100
     # Share of full 7-name lists in closed-set questions (the rest: random subsets of 2..6 names).
     full_list_share: float = 0.7
+    # Share of stage-2 batches that ask yes/no questions (the slower of the two to learn).
+    binary_share: float = 0.5
+    share_name_embeddings: bool = False
 
 
 # --------------------------------------------------------------------------- prompts
@@ -282,7 +285,7 @@ def train_all(model: Any, processor: Any, pools: dict[str, ImagePool], cfg: Trai
     log: dict[str, list[float]] = {"closed": [], "binary": []}
     for step in range(cfg.steps2):
         set_lr(optimizer, lr_factor(step, cfg.steps2, cfg.warmup))
-        kind = ("closed", "binary")[step % 2]
+        kind = "binary" if rng.random() < cfg.binary_share else "closed"
         batch = stage2_batch(processor, pools, cfg, rng, kind)
         loss = model(**batch).loss
         optimizer.zero_grad()
@@ -299,21 +302,34 @@ def train_all(model: Any, processor: Any, pools: dict[str, ImagePool], cfg: Trai
             log = {"closed": [], "binary": []}
 
 
-def train(cfg: TrainConfig) -> tuple[Any, Any]:
-    """A trained model and the processor it was trained with."""
+def new_model(cfg: TrainConfig, tokenizer: Any) -> Any:
+    """A randomly initialised model of the configured size."""
     from transformers import Qwen2VLForConditionalGeneration
 
     torch.manual_seed(cfg.seed)
-    processor = build_qwen2_vl_processor(build_qwen2_tokenizer())
-    processor.tokenizer.padding_side = "right"
     config = qwen2_vl_config(
-        processor.tokenizer,
+        tokenizer,
         text_hidden=cfg.text_hidden,
         text_layers=cfg.text_layers,
         vision_hidden=cfg.vision_hidden,
         vision_layers=cfg.vision_layers,
     )
     model = Qwen2VLForConditionalGeneration(config)
+    if cfg.share_name_embeddings:
+        embeddings = model.get_input_embeddings().weight
+        with torch.no_grad():
+            for name in shapes.SHAPES:
+                (bare,) = tokenizer(name, add_special_tokens=False)["input_ids"]
+                (spaced,) = tokenizer(" " + name, add_special_tokens=False)["input_ids"]
+                embeddings[spaced] = embeddings[bare]
+    return model
+
+
+def train(cfg: TrainConfig) -> tuple[Any, Any]:
+    """A trained model and the processor it was trained with."""
+    processor = build_qwen2_vl_processor(build_qwen2_tokenizer())
+    processor.tokenizer.padding_side = "right"
+    model = new_model(cfg, processor.tokenizer)
     started = time.perf_counter()
     pools = {
         name: ImagePool.render(count, name)
