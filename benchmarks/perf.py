@@ -108,16 +108,20 @@ def main(argv: list[str] | None = None) -> int:
     }
     fast.generate([GenerationRequest(images[0], "warm-up", 2)])  # first-call costs out of the timings
     report: dict[str, object] = {"model": spec.name, "device": fast.device, "images": len(images)}
-    print(f"model {spec.name} on {fast.device} ({fast.describe()['dtype']}), {len(images)} images, "
-          f"median of {args.repeats} runs per path")
+    print(
+        f"model {spec.name} on {fast.device} ({fast.describe()['dtype']}), {len(images)} images, "
+        f"median of {args.repeats} runs per path"
+    )
     for name, strategy in strategies.items():
         naive_rate, naive_pred = measure(strategy, naive, images, args.repeats)
         fast_rate, fast_pred = measure(strategy, fast, images, args.repeats)
         agreement = sum(a.prediction == b.prediction for a, b in zip(naive_pred, fast_pred)) / len(images)
         accuracy = sum(p.correct for p in fast_pred) / len(images)
         speedup = fast_rate / naive_rate
-        print(f"{name:<11} naive {naive_rate:8.1f} img/s   plugin {fast_rate:8.1f} img/s   "
-              f"speedup {speedup:5.1f}x   agreement {agreement:.3f}   accuracy {accuracy:.3f}")
+        print(
+            f"{name:<11} naive {naive_rate:8.1f} img/s   plugin {fast_rate:8.1f} img/s   "
+            f"speedup {speedup:5.1f}x   agreement {agreement:.3f}   accuracy {accuracy:.3f}"
+        )
         report[name] = {
             "speedup": round(speedup, 2),
             "agreement": agreement,

@@ -57,7 +57,9 @@ def add_options(parser: pytest.Parser) -> None:
         default=[],
         help=f"file name patterns collected as benchmark specs (default: {' '.join(DEFAULT_FILES)})",
     )
-    parser.addini("vlm_files", "file name patterns collected as benchmark specs", type="args", default=list(DEFAULT_FILES))
+    parser.addini(
+        "vlm_files", "file name patterns collected as benchmark specs", type="args", default=list(DEFAULT_FILES)
+    )
     group.addoption("--vlm-list-models", action="store_true", default=False, help="list the model aliases and exit")
     for flag, ini, help_text, default in _VALUED:
         group.addoption(flag, dest=ini, default=None, metavar="VALUE", help=f"{help_text} (ini: {ini})")

@@ -63,4 +63,3 @@ class ItemResult:
 def _split_threshold(text: str) -> tuple[str, float]:
     op, value = text.split()
     return op, float(value)
-

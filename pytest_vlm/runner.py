@@ -87,12 +87,14 @@ def gate_report(checks: list[gate.Check], metrics: Any) -> list[str]:
     lines.append(f"  {'metric':<{width}}  {'value':>9}  {'threshold':<11}  {'margin':>9}")
     for c in checks:
         lines.append(
-            f"  {c.threshold.metric:<{width}}  {c.actual:>9.4f}  {str(c.threshold):<11}  {c.margin:>+9.4f}"
+            f"  {c.threshold.metric:<{width}}  {c.actual:>9.4f}  {c.threshold!s:<11}  {c.margin:>+9.4f}"
             f"  {'ok' if c.passed else 'FAIL'}"
         )
     confusions = worst_confusions(metrics)
     if confusions:
-        lines.append("worst confusions (true -> predicted: images): " + ", ".join(f"{t} -> {p}: {n}" for t, p, n in confusions))
+        lines.append(
+            "worst confusions (true -> predicted: images): " + ", ".join(f"{t} -> {p}: {n}" for t, p, n in confusions)
+        )
     return lines
 
 
@@ -117,10 +119,14 @@ def check_snapshot(plan: ItemPlan, result: ItemResult, snapshot: Any, update: bo
     if matched:
         return "matched", 0, []
     if baseline is None and not failures:
-        return "missing", 0, [
-            f"no baseline yet for {plan.model.name} on {plan.spec.name} / {plan.strategy.id} (expected {path}).",
-            "Record one with --vlm-update-snapshots once you have checked the results.",
-        ]
+        return (
+            "missing",
+            0,
+            [
+                f"no baseline yet for {plan.model.name} on {plan.spec.name} / {plan.strategy.id} (expected {path}).",
+                "Record one with --vlm-update-snapshots once you have checked the results.",
+            ],
+        )
     if diff is not None:
         failures += ["predictions differ from the baseline:"] + snapshots.describe_diff(diff, path)
         if diff.empty:  # same content, different text: e.g. a hand-edited file

@@ -45,7 +45,20 @@ def _polygon(label: str, cx: float, cy: float, r: float, angle: float) -> list[t
         ]
     elif label == "cross":
         w = 0.34
-        pts = [(-w, -1), (w, -1), (w, -w), (1, -w), (1, w), (w, w), (w, 1), (-w, 1), (-w, w), (-1, w), (-1, -w), (-w, -w)]
+        pts = [
+            (-w, -1),
+            (w, -1),
+            (w, -w),
+            (1, -w),
+            (1, w),
+            (w, w),
+            (w, 1),
+            (-w, 1),
+            (-w, w),
+            (-1, w),
+            (-1, -w),
+            (-w, -w),
+        ]
     elif label == "heart":
         pts = []
         for k in range(48):

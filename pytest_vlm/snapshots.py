@@ -163,7 +163,9 @@ class VlmSnapshotExtension(SingleFileSnapshotExtension):
         collection.add(Snapshot(name=Path(snapshot_location).parent.parent.name))
         return collection
 
-    def discover_snapshots(self, *, test_location: Any, ignore_extensions: list[str] | None = None) -> SnapshotCollections:
+    def discover_snapshots(
+        self, *, test_location: Any, ignore_extensions: list[str] | None = None
+    ) -> SnapshotCollections:
         discovered = SnapshotCollections()
         path = self._path(test_location)
         if path.is_file():

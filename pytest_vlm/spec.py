@@ -109,7 +109,9 @@ class _Where:
         return SpecError(str(self), message)
 
 
-def _check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], where: _Where, required: tuple[str, ...] = ()) -> None:
+def _check_keys(
+    mapping: Mapping[str, Any], allowed: tuple[str, ...], where: _Where, required: tuple[str, ...] = ()
+) -> None:
     for key in mapping:
         if key not in allowed:
             raise (where / key).error(
@@ -155,7 +157,9 @@ def _str_list(value: Any, where: _Where) -> tuple[str, ...]:
         value = [part.strip() for part in value.split(",")]
     if not isinstance(value, list) or not value:
         raise where.error(f"expected a non-empty list of names, got {_describe(value)}")
-    names = tuple(_str(str(item) if isinstance(item, (int, float)) else item, where / i) for i, item in enumerate(value))
+    names = tuple(
+        _str(str(item) if isinstance(item, (int, float)) else item, where / i) for i, item in enumerate(value)
+    )
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise where.error(f"duplicate names: {', '.join(duplicates)}")
@@ -168,7 +172,7 @@ def load_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(path.name, f"cannot read the file: {exc}") from exc
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -311,7 +315,8 @@ def _strategies(value: Any, where: _Where, default_thresholds: tuple[Threshold, 
         if kind not in STRATEGIES:
             hint = "" if named_kind else "; to name a strategy freely, add 'kind: <kind>' under it"
             raise (here / "kind" if named_kind else here).error(
-                f"unknown strategy kind {kind!r}{did_you_mean(kind, STRATEGIES)}; known kinds: {', '.join(STRATEGIES)}{hint}"
+                f"unknown strategy kind {kind!r}{did_you_mean(kind, STRATEGIES)}; "
+                f"known kinds: {', '.join(STRATEGIES)}{hint}"
             )
         own_thresholds = _thresholds(options.pop("thresholds", {}), here / "thresholds")
         params = _params(STRATEGIES[kind].Params, options, here)

@@ -5,44 +5,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import pytest
 
+from fakes import FakeModel, Img
 from pytest_vlm.models.base import GenerationRequest
 from pytest_vlm.strategies import STRATEGIES
 from pytest_vlm.strategies.binary import PROMPT, Binary, BinaryParams, question_order
 
 REFERENCE_PROMPT = "Answer the question in one word: yes or no. Is the {class} in this photo?"
 CLASSES = ["circle", "square", "star", "background"]
-
-
-@dataclass(frozen=True)
-class Img:
-    id: str
-    label: str
-
-    def load(self) -> object:
-        raise AssertionError("a strategy must not decode images itself")
-
-
-class FakeModel:
-    name = "fake"
-
-    def __init__(self, answer: Callable[[GenerationRequest], str]) -> None:
-        self.answer = answer
-        self.batches: list[list[GenerationRequest]] = []
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        self.batches.append(list(requests))
-        return [self.answer(r) for r in requests]
-
-    def close(self) -> None:
-        pass
-
-    @property
-    def requests(self) -> list[GenerationRequest]:
-        return [r for batch in self.batches for r in batch]
 
 
 _ASKED = re.compile(r"Is the (.+) in this photo\?$")

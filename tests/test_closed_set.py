@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import pytest
 
+from fakes import FakeModel, Img
 from pytest_vlm.models.base import GenerationRequest
 from pytest_vlm.strategies import STRATEGIES
 from pytest_vlm.strategies.closed_set import PROMPT, ClosedSet, ClosedSetParams, majority, shuffled_order
@@ -21,37 +21,6 @@ REFERENCE_PROMPT = (
     "Question: Answer this question in one word: What type of object is in this photo? "
     "Choose one from {classes}. Answer:"
 )
-
-
-@dataclass(frozen=True)
-class Img:
-    id: str
-    label: str
-
-    def load(self) -> object:
-        raise AssertionError("a strategy must not decode images itself")
-
-
-class FakeModel:
-    """Answers each request with ``answer(request)``; records every generate call."""
-
-    name = "fake"
-
-    def __init__(self, answer: Callable[[GenerationRequest], str]) -> None:
-        self.answer = answer
-        self.batches: list[list[GenerationRequest]] = []
-        self.closed = False
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        self.batches.append(list(requests))
-        return [self.answer(r) for r in requests]
-
-    def close(self) -> None:
-        self.closed = True
-
-    @property
-    def requests(self) -> list[GenerationRequest]:
-        return [r for batch in self.batches for r in batch]
 
 
 def listed_options(prompt: str) -> list[str]:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-import torch  # noqa: F401  loaded before pytester's in-process runs (see conftest)
+import torch
 import transformers
 from transformers.utils import is_torchvision_available
 
@@ -153,8 +153,6 @@ def test_scores_match_an_unbatched_forward_pass(model: HFModel) -> None:
             with torch.inference_mode():
                 logits = model.model(**inputs).logits[0]
             ids = inputs["input_ids"][0]
-            expected = sum(
-                float(torch.log_softmax(logits[i - 1], dim=-1)[ids[i]]) for i in range(prompt_len, len(ids))
-            )
+            expected = sum(float(torch.log_softmax(logits[i - 1], dim=-1)[ids[i]]) for i in range(prompt_len, len(ids)))
             assert score.tokens == len(ids) - prompt_len
             assert score.logprob == pytest.approx(expected, abs=1e-4)

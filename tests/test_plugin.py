@@ -187,7 +187,13 @@ def test_json_report(recorded: pytest.Pytester) -> None:
     assert set(first) == {"image_id", "label", "prediction", "asked", "raw", "parsed"}
     assert len(first["raw"]) == 3
     assert closed["checks"] == [
-        {"metric": "accuracy", "threshold": ">= 0", "value": closed["metrics"]["accuracy"], "margin": closed["metrics"]["accuracy"], "passed": True}
+        {
+            "metric": "accuracy",
+            "threshold": ">= 0",
+            "value": closed["metrics"]["accuracy"],
+            "margin": closed["metrics"]["accuracy"],
+            "passed": True,
+        }
     ]
 
 
@@ -307,14 +313,19 @@ def test_manifest_errors_name_the_row(pytester: pytest.Pytester) -> None:
     pytester.makefile(".csv", labels="image,label\nimg/cat.png,cat\n")
     pytester.makefile(".vlm.yaml", bad="dataset: {manifest: labels.csv}\nstrategies: [closed_set]\n")
     result = pytester.runpytest()
-    result.stdout.fnmatch_lines([f"labels.csv line 2: image img/cat.png not found (looked at {pytester.path}/img/cat.png)"])
+    result.stdout.fnmatch_lines(
+        [f"labels.csv line 2: image img/cat.png not found (looked at {pytester.path}/img/cat.png)"]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--vlm-model", "qwen2vl-7b"], "ERROR: --vlm-model: unknown model 'qwen2vl-7b' (did you mean 'qwen2-vl-7b'?)*"),
+        (
+            ["--vlm-model", "qwen2vl-7b"],
+            "ERROR: --vlm-model: unknown model 'qwen2vl-7b' (did you mean 'qwen2-vl-7b'?)*",
+        ),
         (["--vlm-model", "./no/such/folder"], "ERROR: --vlm-model: model folder */no/such/folder does not exist*"),
         (["--vlm-batch-size", "zero"], "ERROR: --vlm-batch-size / vlm_batch_size: expected an integer, got 'zero'"),
         (["--vlm-batch-size", "0"], "ERROR: --vlm-batch-size / vlm_batch_size: must be >= 1, got 0"),

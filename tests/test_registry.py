@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes import Img
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import Describes, GenerationRequest, VisionLanguageModel
 from pytest_vlm.models.registry import ALIASES, DEFAULT_MODEL, TINY_SHAPES_DIR, ModelSpec, resolve_model
@@ -157,15 +158,6 @@ def test_scripted_typo_suggests_the_alias(tmp_path: Path) -> None:
 # --- ScriptedModel ---------------------------------------------------------------------------
 
 SHAPES = ["circle", "square", "star", "background"]
-
-
-@dataclass(frozen=True)
-class Img:
-    id: str
-    label: str
-
-    def load(self) -> object:
-        raise AssertionError("scripted models never read pixels")
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,8 @@ class HFModel:
             for c, continuation in enumerate(request.continuations):
                 full_ids = self.tokenizer(chat + continuation, add_special_tokens=False)["input_ids"]
                 shared = next(
-                    (i for i, (a, b) in enumerate(zip(prompt_ids, full_ids)) if a != b), min(len(prompt_ids), len(full_ids))
+                    (i for i, (a, b) in enumerate(zip(prompt_ids, full_ids)) if a != b),
+                    min(len(prompt_ids), len(full_ids)),
                 )
                 rows.append((r, c, chat + continuation, len(full_ids) - shared))
         scores: list[list[ContinuationScore | None]] = [[None] * len(q.continuations) for q in requests]
@@ -152,7 +153,9 @@ class HFModel:
         for start in range(0, len(order), self.batch_size):
             batch = [rows[i] for i in order[start : start + self.batch_size]]
             images = [self._images.get(requests[r].image) for r, _, _, _ in batch]
-            inputs = self.processor(images=images, text=[text for _, _, text, _ in batch], return_tensors="pt", padding=True)
+            inputs = self.processor(
+                images=images, text=[text for _, _, text, _ in batch], return_tensors="pt", padding=True
+            )
             inputs = inputs.to(self.device)
             with torch.inference_mode():
                 logits = self.model(**inputs).logits.float()

@@ -25,10 +25,14 @@ def image_only_processor_class(cls: type) -> type:
     ``save_pretrained`` writes the real ``processor_class`` and the saved folder loads anywhere.
     """
 
-    def __init__(self: Any, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any):
+    def __init__(
+        self: Any, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any
+    ):
         cls.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
-    return type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return type(
+        cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    )
 
 
 def has_video_slot(cls: type) -> bool:

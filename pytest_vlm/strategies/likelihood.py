@@ -50,9 +50,7 @@ class Likelihood:
         scores = model.score([ScoreRequest(ex, prompt, self.classes) for ex in examples])
         predictions = []
         for ex, per_class in zip(examples, scores):
-            values = [
-                s.logprob / max(s.tokens, 1) if self.params.normalize == "mean" else s.logprob for s in per_class
-            ]
+            values = [s.logprob / max(s.tokens, 1) if self.params.normalize == "mean" else s.logprob for s in per_class]
             best = max(range(len(values)), key=lambda i: (values[i], -i))  # first listed wins a tie
             predictions.append(
                 ImagePrediction(
