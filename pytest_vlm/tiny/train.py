@@ -92,6 +92,8 @@ class TrainConfig:
     # Share of stage-2 batches that ask yes/no questions (the slower of the two to learn).
     binary_share: float = 0.5
     share_name_embeddings: bool = False
+    # Init std of the language model (transformers' default 0.02 is slow to leave the yes/no plateau).
+    text_init_std: float = 0.06
 
 
 # --------------------------------------------------------------------------- prompts
@@ -132,12 +134,21 @@ class ImagePool:
         samples = shapes.generate(count, seed=TRAIN_SEEDS[difficulty], classes=CLASSES, difficulty=difficulty)
         return cls([s.image for s in samples], np.array([CLASSES.index(s.label) for s in samples]))
 
-    def pick(self, rng: np.random.Generator, *, shapes_only: bool = False) -> int:
-        """A random image index; ``shapes_only`` excludes background images."""
+    def draw(self, rng: np.random.Generator, *, shapes_only: bool = False) -> tuple[Image.Image, str]:
+        """A random image (mirrored half the time) and its label; ``shapes_only`` skips background.
+
+        Every shape is symmetric about the vertical axis and the tilt range is symmetric, so a
+        mirrored image is just as likely a sample of the set: twice the images for free.
+        """
         while True:
             index = int(rng.integers(len(self.images)))
-            if not (shapes_only and CLASSES[self.labels[index]] == shapes.BACKGROUND):
-                return index
+            label = CLASSES[self.labels[index]]
+            if not (shapes_only and label == shapes.BACKGROUND):
+                break
+        image = self.images[index]
+        if rng.random() < 0.5:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return image, label
 
 
 def closed_example(rng: np.random.Generator, label: str, full_list_share: float) -> tuple[str, str]:
@@ -151,14 +162,14 @@ def closed_example(rng: np.random.Generator, label: str, full_list_share: float)
     return closed_question([names[i] for i in rng.permutation(len(names))]), label
 
 
-def binary_example(rng: np.random.Generator, pool: ImagePool) -> tuple[int, str, str]:
-    """An image index, a yes/no question about it and its answer; half the answers are "yes"."""
+def binary_example(rng: np.random.Generator, pool: ImagePool) -> tuple[Image.Image, str, str]:
+    """An image, a yes/no question about it and its answer; half the answers are "yes"."""
     if rng.random() < 0.5:
-        index = pool.pick(rng, shapes_only=True)
-        return index, binary_question(CLASSES[pool.labels[index]]), "yes"
-    index = pool.pick(rng)
-    absent = [s for s in shapes.SHAPES if s != CLASSES[pool.labels[index]]]
-    return index, binary_question(absent[int(rng.integers(len(absent)))]), "no"
+        image, label = pool.draw(rng, shapes_only=True)
+        return image, binary_question(label), "yes"
+    image, label = pool.draw(rng)
+    absent = [s for s in shapes.SHAPES if s != label]
+    return image, binary_question(absent[int(rng.integers(len(absent)))]), "no"
 
 
 def answer_batch(processor: Any, images: list[Image.Image], prompts: list[str], answers: list[str]) -> dict:
@@ -241,9 +252,9 @@ def train_vision(model: Any, processor: Any, pools: dict[str, ImagePool], cfg: T
         images, labels = [], []
         for _ in range(cfg.batch1):
             pool = pools["medium" if rng.random() < medium_share else "easy"]
-            index = pool.pick(rng)
-            images.append(pool.images[index])
-            labels.append(int(pool.labels[index]))
+            image, label = pool.draw(rng)
+            images.append(image)
+            labels.append(CLASSES.index(label))
         target = torch.tensor(labels)
         logits = head(image_tokens(model, processor, images))
         loss = F.cross_entropy(logits, target)
@@ -264,11 +275,11 @@ def stage2_batch(processor: Any, pools: dict[str, ImagePool], cfg: TrainConfig, 
     for _ in range(cfg.batch2):
         pool = pools["hard" if cfg.pool_hard and rng.random() < 0.15 else "medium"]
         if kind == "closed":
-            index = pool.pick(rng)
-            question, answer = closed_example(rng, CLASSES[pool.labels[index]], cfg.full_list_share)
+            image, label = pool.draw(rng)
+            question, answer = closed_example(rng, label, cfg.full_list_share)
         else:
-            index, question, answer = binary_example(rng, pool)
-        images.append(pool.images[index])
+            image, question, answer = binary_example(rng, pool)
+        images.append(image)
         prompts.append(chat_prompt(processor, question))
         answers.append(answer)
     return answer_batch(processor, images, prompts, answers)
@@ -314,6 +325,7 @@ def new_model(cfg: TrainConfig, tokenizer: Any) -> Any:
         vision_hidden=cfg.vision_hidden,
         vision_layers=cfg.vision_layers,
     )
+    config.text_config.initializer_range = cfg.text_init_std
     model = Qwen2VLForConditionalGeneration(config)
     if cfg.share_name_embeddings:
         embeddings = model.get_input_embeddings().weight
