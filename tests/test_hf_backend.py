@@ -156,3 +156,22 @@ def test_scores_match_an_unbatched_forward_pass(model: HFModel) -> None:
             expected = sum(float(torch.log_softmax(logits[i - 1], dim=-1)[ids[i]]) for i in range(prompt_len, len(ids)))
             assert score.tokens == len(ids) - prompt_len
             assert score.logprob == pytest.approx(expected, abs=1e-4)
+
+
+def test_embedded_model_is_the_default_from_any_project(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".vlm.yaml",
+        elsewhere="""
+dataset: {generated: shapes, count: 28, seed: 2026}
+classes: [circle, square, triangle, star, cross, heart, background]
+background: background
+strategies: {closed_set: {votes: 3}, binary: {}}
+thresholds: {accuracy: ">= 0.85"}
+""",
+    )
+    result = pytester.runpytest("--vlm-update-snapshots", "--vlm-json", "out.json")
+    result.assert_outcomes(passed=2)
+    document = json.loads((pytester.path / "out.json").read_text())
+    assert {r["model"] for r in document["results"]} == {"tiny-shapes"}
+    # A trained model answers: every answer is a class name or yes/no, none unreadable.
+    assert all(r["metrics"]["unparseable_rate"] == 0 for r in document["results"])

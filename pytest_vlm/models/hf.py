@@ -133,13 +133,17 @@ class HFModel:
         return answers
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
-        """Log-probability of each continuation as the assistant's answer, by one forward pass per
-        (request, continuation), batched."""
+        """Log-probability of each continuation as the assistant's answer.
+
+        A continuation that is one token after the prompt is read off the prompt's last position,
+        so one forward pass per image scores all of them; longer ones get a pass of their own.
+        """
         import torch
 
-        rows: list[tuple[int, int, str, int]] = []  # request, continuation, full text, continuation tokens
-        for r, request in enumerate(requests):
-            chat = self._chat(request.prompt)
+        single: dict[int, list[tuple[int, int]]] = {}  # request -> (continuation, token id)
+        full: list[tuple[int, int, str, int]] = []  # request, continuation, text, continuation tokens
+        chats = [self._chat(request.prompt) for request in requests]
+        for r, (request, chat) in enumerate(zip(requests, chats)):
             prompt_ids = self.tokenizer(chat, add_special_tokens=False)["input_ids"]
             for c, continuation in enumerate(request.continuations):
                 full_ids = self.tokenizer(chat + continuation, add_special_tokens=False)["input_ids"]
@@ -147,26 +151,46 @@ class HFModel:
                     (i for i, (a, b) in enumerate(zip(prompt_ids, full_ids)) if a != b),
                     min(len(prompt_ids), len(full_ids)),
                 )
-                rows.append((r, c, chat + continuation, len(full_ids) - shared))
+                if shared == len(prompt_ids) and len(full_ids) == shared + 1:
+                    single.setdefault(r, []).append((c, full_ids[shared]))
+                else:
+                    full.append((r, c, chat + continuation, len(full_ids) - shared))
         scores: list[list[ContinuationScore | None]] = [[None] * len(q.continuations) for q in requests]
-        order = sorted(range(len(rows)), key=lambda i: (len(rows[i][2]), i))
-        for start in range(0, len(order), self.batch_size):
-            batch = [rows[i] for i in order[start : start + self.batch_size]]
-            images = [self._images.get(requests[r].image) for r, _, _, _ in batch]
-            inputs = self.processor(
-                images=images, text=[text for _, _, text, _ in batch], return_tensors="pt", padding=True
-            )
-            inputs = inputs.to(self.device)
-            with torch.inference_mode():
-                logits = self.model(**inputs).logits.float()
-            logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-            targets = inputs["input_ids"][:, 1:]
-            token_logprobs = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            for row, (r, c, _, count) in enumerate(batch):
+        prompt_rows = [(r, chats[r], single[r]) for r in single]
+        for batch, logits in self._forward(requests, prompt_rows):
+            last = torch.log_softmax(logits[:, -1].float(), dim=-1)
+            for row, (r, _, tokens) in enumerate(batch):
+                for c, token in tokens:
+                    scores[r][c] = ContinuationScore(float(last[row, token]), 1)
+        full_rows = [(r, text, (c, count)) for r, c, text, count in full]
+        for batch, token_logprobs in self._forward(requests, full_rows, targets=True):
+            for row, (r, _, (c, count)) in enumerate(batch):
                 # Left padding: every row ends at the last column, so its continuation is the last tokens.
                 total = float(token_logprobs[row, -count:].sum()) if count else 0.0
                 scores[r][c] = ContinuationScore(total, count)
         return [[s for s in per_request if s is not None] for per_request in scores]
+
+    def _forward(
+        self, requests: Sequence[ScoreRequest], rows: list[tuple[int, str, Any]], targets: bool = False
+    ) -> Any:
+        """Batched forward passes over (request, text, payload) rows; yields each batch with its
+        logits, or with the log-probability of each actual next token when ``targets``."""
+        import torch
+
+        order = sorted(range(len(rows)), key=lambda i: (len(rows[i][1]), i))
+        for start in range(0, len(order), self.batch_size):
+            batch = [rows[i] for i in order[start : start + self.batch_size]]
+            images = [self._images.get(requests[r].image) for r, _, _ in batch]
+            inputs = self.processor(
+                images=images, text=[text for _, text, _ in batch], return_tensors="pt", padding=True
+            )
+            inputs = inputs.to(self.device)
+            with torch.inference_mode():
+                logits = self.model(**inputs).logits
+            if targets:
+                logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+                logits = logprobs.gather(-1, inputs["input_ids"][:, 1:].unsqueeze(-1)).squeeze(-1)
+            yield batch, logits
 
     def reset_peak_memory(self) -> None:
         if self.device.startswith("cuda"):
