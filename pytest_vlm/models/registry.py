@@ -32,7 +32,7 @@ ALIASES: dict[str, ModelSpec] = {
             "tiny-shapes",
             "hf",
             str(TINY_SHAPES_DIR),
-            notes="embedded 0.5M-parameter Qwen2-VL trained on generated shapes; demos, tests and CI examples",
+            notes="embedded 544k-parameter Qwen2-VL trained on generated shapes; demos, tests and CI examples",
         ),
         ModelSpec("qwen2-vl-2b", "hf", "Qwen/Qwen2-VL-2B-Instruct"),
         ModelSpec("qwen2-vl-7b", "hf", "Qwen/Qwen2-VL-7B-Instruct"),
