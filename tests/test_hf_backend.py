@@ -175,3 +175,40 @@ thresholds: {accuracy: ">= 0.85"}
     assert {r["model"] for r in document["results"]} == {"tiny-shapes"}
     # A trained model answers: every answer is a class name or yes/no, none unreadable.
     assert all(r["metrics"]["unparseable_rate"] == 0 for r in document["results"])
+
+
+def test_text_only_checkpoint_is_refused_clearly(tmp_path: Path) -> None:
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from pytest_vlm.errors import ModelError
+    from pytest_vlm.tiny.checkpoints import build_qwen2_tokenizer
+
+    tokenizer = build_qwen2_tokenizer()
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2
+    )
+    Qwen2ForCausalLM(config).save_pretrained(tmp_path / "text-only")
+    tokenizer.save_pretrained(tmp_path / "text-only")
+    with pytest.raises(ModelError) as exc:
+        HFModel(resolve_model(str(tmp_path / "text-only"), base_dir=tmp_path), RuntimeOptions())
+    assert str(exc.value).startswith(
+        f"cannot load model text-only from {tmp_path / 'text-only'}: {tmp_path / 'text-only'} has no image processor "
+        "(AutoProcessor returned Qwen2Tokenizer); is it a vision-language model?"
+    )
+
+
+@pytest.mark.skipif(is_torchvision_available(), reason="the fallback only matters without torchvision")
+def test_broken_processor_files_are_reported_with_the_folder(tmp_path: Path, tiny_qwen2_vl: Path) -> None:
+    import shutil
+
+    from pytest_vlm.errors import ModelError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_qwen2_vl, broken)
+    (broken / "processor_config.json").write_text("{not json")
+    with pytest.raises(ModelError) as exc:
+        HFModel(resolve_model(str(broken), base_dir=tmp_path), RuntimeOptions())
+    assert str(exc.value).startswith(
+        f"cannot load model broken from {broken}: could not load the processor of {broken} "
+        "(image-only, since torchvision is not installed): "
+    )

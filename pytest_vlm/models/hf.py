@@ -71,7 +71,7 @@ class HFModel:
         import torch
         from transformers import AutoModelForImageTextToText, GenerationConfig
 
-        from pytest_vlm.models.hf_processor import load_processor
+        from pytest_vlm.models.hf_processor import ProcessorLoadError, load_processor
 
         self.name = spec.name
         self.spec = spec
@@ -87,7 +87,7 @@ class HFModel:
             self.model = AutoModelForImageTextToText.from_pretrained(
                 spec.source, revision=spec.revision, trust_remote_code=spec.trust_remote_code, dtype=self.dtype
             )
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, ProcessorLoadError) as exc:
             raise ModelError(
                 f"cannot load model {spec.name} from {spec.source}: {exc}\n"
                 "A hub id needs network access or a filled Hugging Face cache (HF_HOME); "

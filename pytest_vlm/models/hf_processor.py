@@ -67,7 +67,12 @@ def load_processor(source: str, *, revision: str | None = None, trust_remote_cod
 
     cls = _processor_class_for(source, **kwargs)
     if cls is not None and has_video_slot(cls) and not is_torchvision_available():
-        return image_only_processor_class(cls).from_pretrained(source, **kwargs)
+        try:
+            return image_only_processor_class(cls).from_pretrained(source, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - reported with the source and the reason
+            raise ProcessorLoadError(
+                f"could not load the processor of {source} (image-only, since torchvision is not installed): {exc}"
+            ) from exc
     if first_error is not None:
         raise ProcessorLoadError(f"could not load the processor of {source}: {first_error}") from first_error
     raise ProcessorLoadError(

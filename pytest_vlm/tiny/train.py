@@ -48,8 +48,7 @@ from pytest_vlm.tiny.checkpoints import build_qwen2_tokenizer, build_qwen2_vl, b
 
 CLASSES: tuple[str, ...] = (*shapes.SHAPES, shapes.BACKGROUND)
 CLOSED_PROMPT = (
-    "Question: Answer this question in one word: What type of object is in this photo? "
-    "Choose one from {names}. Answer:"
+    "Question: Answer this question in one word: What type of object is in this photo? Choose one from {names}. Answer:"
 )
 BINARY_PROMPT = "Answer the question in one word: yes or no. Is the {name} in this photo?"
 ANSWER_END = "<|im_end|>"
@@ -205,9 +204,7 @@ def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
 
 
 def make_optimizer(groups: list[tuple[list[torch.nn.Parameter], float]]) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(
-        [{"params": params, "lr": lr, "peak_lr": lr} for params, lr in groups], weight_decay=0.01
-    )
+    return torch.optim.AdamW([{"params": params, "lr": lr, "peak_lr": lr} for params, lr in groups], weight_decay=0.01)
 
 
 class AnswerWordHead(torch.nn.Module):
@@ -269,7 +266,9 @@ def train_vision(model: Any, processor: Any, pools: dict[str, ImagePool], cfg: T
             losses, hits = [], []
 
 
-def stage2_batch(processor: Any, pools: dict[str, ImagePool], cfg: TrainConfig, rng: np.random.Generator, kind: str) -> dict:
+def stage2_batch(
+    processor: Any, pools: dict[str, ImagePool], cfg: TrainConfig, rng: np.random.Generator, kind: str
+) -> dict:
     """One batch of a single prompt kind (kinds alternate, so rows of a batch have similar lengths)."""
     images, prompts, answers = [], [], []
     for _ in range(cfg.batch2):
@@ -405,8 +404,7 @@ def evaluate(folder: str | Path, *, seed: int, difficulty: str, count: int = EVA
     single = ask(model, processor, images, [closed_question(CLASSES)] * count)
     orders = [vote_orders(seed, i) for i in range(count)]
     voted_answers = [
-        ask(model, processor, images, [closed_question(order[k]) for order in orders])
-        for k in range(VOTES)
+        ask(model, processor, images, [closed_question(order[k]) for order in orders]) for k in range(VOTES)
     ]
     votes = [vote([answers[i] for answers in voted_answers]) for i in range(count)]
     binary = {name: ask(model, processor, images, [binary_question(name)] * count) for name in shapes.SHAPES}
@@ -437,8 +435,6 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-
-
 EVAL_SETS = {
     "benchmark": (BENCHMARK_SEED, "medium"),
     "hard": (HARD_SEED, "hard"),
@@ -446,7 +442,9 @@ EVAL_SETS = {
 }
 
 
-def model_card(cfg: TrainConfig, *, parameters: int, seconds: float, digest: str, results: dict[str, dict[str, float]]) -> str:
+def model_card(
+    cfg: TrainConfig, *, parameters: int, seconds: float, digest: str, results: dict[str, dict[str, float]]
+) -> str:
     """The model card text, with the measured training time, accuracy and weights digest."""
     changed = {k: v for k, v in asdict(cfg).items() if v != getattr(TrainConfig(), k)}
     command = "python -m pytest_vlm.tiny.train --out pytest_vlm/tiny/tiny-shapes" + "".join(
