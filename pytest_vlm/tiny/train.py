@@ -53,11 +53,13 @@ CLOSED_PROMPT = (
 BINARY_PROMPT = "Answer the question in one word: yes or no. Is the {name} in this photo?"
 ANSWER_END = "<|im_end|>"
 
-# Shape-set seeds: training uses seeds below 1000 only, the rest are held out.
-TRAIN_SEEDS = {"easy": 0, "medium": 1, "hard": 2}
-VALIDATION_SEED = 1500
-BENCHMARK_SEED = 2026
-HARD_SEED = 2027
+# Shape-set seeds: training uses seeds below 1000 only; the evaluation sets are held out.
+TRAIN_SEEDS = {"easy": 0, "medium": 1}
+EVAL_SETS = {  # name: (seed, difficulty)
+    "benchmark": (2026, "medium"),  # the shipped benchmark
+    "hard": (2027, "hard"),  # reported only
+    "validation": (1500, "medium"),  # for development
+}
 EVAL_COUNT = 350  # 50 images per class
 VOTES = 3
 
@@ -77,7 +79,6 @@ class TrainConfig:
     # Training images rendered once and reused, per difficulty.
     pool_easy: int = 4200
     pool_medium: int = 12600
-    pool_hard: int = 0
     steps1: int = 1500
     batch1: int = 64
     lr1: float = 2e-3
@@ -90,7 +91,6 @@ class TrainConfig:
     full_list_share: float = 0.7
     # Share of stage-2 batches that ask yes/no questions (the slower of the two to learn).
     binary_share: float = 0.5
-    share_name_embeddings: bool = False
     # Init std of the language model (transformers' default 0.02 is slow to leave the yes/no plateau).
     text_init_std: float = 0.06
 
@@ -266,13 +266,10 @@ def train_vision(model: Any, processor: Any, pools: dict[str, ImagePool], cfg: T
             losses, hits = [], []
 
 
-def stage2_batch(
-    processor: Any, pools: dict[str, ImagePool], cfg: TrainConfig, rng: np.random.Generator, kind: str
-) -> dict:
-    """One batch of a single prompt kind (kinds alternate, so rows of a batch have similar lengths)."""
+def stage2_batch(processor: Any, pool: ImagePool, cfg: TrainConfig, rng: np.random.Generator, kind: str) -> dict:
+    """One batch of a single prompt kind (so that the rows of a batch have similar lengths)."""
     images, prompts, answers = [], [], []
     for _ in range(cfg.batch2):
-        pool = pools["hard" if cfg.pool_hard and rng.random() < 0.15 else "medium"]
         if kind == "closed":
             image, label = pool.draw(rng)
             question, answer = closed_example(rng, label, cfg.full_list_share)
@@ -284,7 +281,7 @@ def stage2_batch(
     return answer_batch(processor, images, prompts, answers)
 
 
-def train_all(model: Any, processor: Any, pools: dict[str, ImagePool], cfg: TrainConfig) -> None:
+def train_all(model: Any, processor: Any, pool: ImagePool, cfg: TrainConfig) -> None:
     """Stage 2: the whole model on both prompt kinds, the vision tower at a lower learning rate."""
     rng = np.random.default_rng([cfg.seed, 2])
     vision_params = list(model.model.visual.parameters())
@@ -296,7 +293,7 @@ def train_all(model: Any, processor: Any, pools: dict[str, ImagePool], cfg: Trai
     for step in range(cfg.steps2):
         set_lr(optimizer, lr_factor(step, cfg.steps2, cfg.warmup))
         kind = "binary" if rng.random() < cfg.binary_share else "closed"
-        batch = stage2_batch(processor, pools, cfg, rng, kind)
+        batch = stage2_batch(processor, pool, cfg, rng, kind)
         loss = model(**batch).loss
         optimizer.zero_grad()
         loss.backward()
@@ -325,15 +322,7 @@ def new_model(cfg: TrainConfig, tokenizer: Any) -> Any:
         vision_layers=cfg.vision_layers,
     )
     config.text_config.initializer_range = cfg.text_init_std
-    model = Qwen2VLForConditionalGeneration(config)
-    if cfg.share_name_embeddings:
-        embeddings = model.get_input_embeddings().weight
-        with torch.no_grad():
-            for name in shapes.SHAPES:
-                (bare,) = tokenizer(name, add_special_tokens=False)["input_ids"]
-                (spaced,) = tokenizer(" " + name, add_special_tokens=False)["input_ids"]
-                embeddings[spaced] = embeddings[bare]
-    return model
+    return Qwen2VLForConditionalGeneration(config)
 
 
 def train(cfg: TrainConfig) -> tuple[Any, Any]:
@@ -342,15 +331,11 @@ def train(cfg: TrainConfig) -> tuple[Any, Any]:
     processor.tokenizer.padding_side = "right"
     model = new_model(cfg, processor.tokenizer)
     started = time.perf_counter()
-    pools = {
-        name: ImagePool.render(count, name)
-        for name, count in (("easy", cfg.pool_easy), ("medium", cfg.pool_medium), ("hard", cfg.pool_hard))
-        if count
-    }
+    pools = {"easy": ImagePool.render(cfg.pool_easy, "easy"), "medium": ImagePool.render(cfg.pool_medium, "medium")}
     print(f"rendered training images in {time.perf_counter() - started:.0f}s", flush=True)
     train_vision(model, processor, pools, cfg)
     print(f"stage 1 done at {time.perf_counter() - started:.0f}s", flush=True)
-    train_all(model, processor, pools, cfg)
+    train_all(model, processor, pools["medium"], cfg)
     return model.eval(), processor
 
 
@@ -393,7 +378,6 @@ def evaluate(folder: str | Path, *, seed: int, difficulty: str, count: int = EVA
 
     from pytest_vlm.models.hf_processor import load_processor
 
-    torch.set_num_threads(2)
     model = AutoModelForImageTextToText.from_pretrained(folder).eval()
     processor = load_processor(str(folder))
     processor.tokenizer.padding_side = "left"
@@ -424,10 +408,6 @@ def evaluate(folder: str | Path, *, seed: int, difficulty: str, count: int = EVA
     }
 
 
-def print_metrics(title: str, metrics: dict[str, float]) -> None:
-    print(f"{title}: " + "  ".join(f"{name} {value:.4f}" for name, value in metrics.items()), flush=True)
-
-
 # --------------------------------------------------------------------------- output
 
 
@@ -435,27 +415,36 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-EVAL_SETS = {
-    "benchmark": (BENCHMARK_SEED, "medium"),
-    "hard": (HARD_SEED, "hard"),
-    "validation": (VALIDATION_SEED, "medium"),
-}
+def training_command(cfg: TrainConfig, out: Path) -> str:
+    """The command line that trains ``cfg`` into ``out`` (options that differ from the defaults spelled out)."""
+    default = TrainConfig()
+    options = [
+        f"--{name.replace('_', '-')} {value}" for name, value in asdict(cfg).items() if value != getattr(default, name)
+    ]
+    return " ".join(["python -m pytest_vlm.tiny.train --out", str(out), "--force", *options])
 
 
-def model_card(
-    cfg: TrainConfig, *, parameters: int, seconds: float, digest: str, results: dict[str, dict[str, float]]
-) -> str:
-    """The model card text, with the measured training time, accuracy and weights digest."""
-    changed = {k: v for k, v in asdict(cfg).items() if v != getattr(TrainConfig(), k)}
-    command = "python -m pytest_vlm.tiny.train --out pytest_vlm/tiny/tiny-shapes" + "".join(
-        f" --{k.replace('_', '-')} {v}" for k, v in changed.items()
-    )
+@dataclass(frozen=True)
+class TrainingRun:
+    """What a finished training run measured, for the model card."""
+
+    command: str
+    parameters: int
+    vocab_size: int
+    wall_seconds: float
+    cpu_seconds: float
+    digest: str
+    results: dict[str, dict[str, float]]
+
+
+def model_card(cfg: TrainConfig, run: TrainingRun) -> str:
+    """The model card: what the model is, how it was trained, how well it does, the weights' digest."""
     rows = "\n".join(
-        f"| {name} (seed {EVAL_SETS[name][0]}, {EVAL_SETS[name][1]}) | {m['closed_single']:.1%} | {m['closed_vote3']:.1%} "
-        f"| {m['binary_strategy']:.1%} | {m['yes_no_questions']:.1%} |"
-        for name, m in results.items()
+        f"| {name} (seed {EVAL_SETS[name][0]}, {EVAL_SETS[name][1]}) | {m['closed_single']:.1%} "
+        f"| {m['closed_vote3']:.1%} | {m['binary_strategy']:.1%} | {m['yes_no_questions']:.1%} |"
+        for name, m in run.results.items()
     )
-    settings = "\n".join(f"| `{k}` | {v} |" for k, v in asdict(cfg).items())
+    settings = "\n".join(f"| `{name}` | {value} |" for name, value in asdict(cfg).items())
     return f"""# tiny-shapes
 
 A tiny Qwen2-VL (`Qwen2VLForConditionalGeneration`) trained from scratch on the generated shapes of
@@ -466,8 +455,8 @@ classifier**: it has only ever seen 64x64 generated shapes and knows two prompts
 
 ## Architecture
 
-- {parameters:,} parameters (fp32 safetensors, tied input/output embeddings).
-- Text: hidden {cfg.text_hidden}, {cfg.text_layers} layers, byte-level BPE of {450} tokens trained on the prompts,
+- {run.parameters:,} parameters (fp32 safetensors, tied input/output embeddings).
+- Text: hidden {cfg.text_hidden}, {cfg.text_layers} layers, byte-level BPE of {run.vocab_size} tokens trained on the prompts,
   the real Qwen2-VL chat template and special tokens.
 - Vision: hidden {cfg.vision_hidden}, {cfg.vision_layers} layers, 8x8 patches, 2x2 merge: a 64x64 image is 16 image tokens.
 
@@ -482,9 +471,11 @@ the answer is one lowercase word, then `<|im_end|>`.
 
 ## Data
 
-`pytest_vlm.shapes` images (64x64), 7 classes: {", ".join(CLASSES)}. Training uses shape-set seeds
-{TRAIN_SEEDS["easy"]} (easy), {TRAIN_SEEDS["medium"]} (medium) and {TRAIN_SEEDS["hard"]} (hard) only, all below 1000;
-seed {VALIDATION_SEED} was the validation set while developing. Seeds {BENCHMARK_SEED} and {HARD_SEED} are held out for the benchmarks below.
+`pytest_vlm.shapes` images (64x64), 7 classes: {", ".join(CLASSES)} (an image with no shape).
+Training renders {cfg.pool_easy} easy images (shape-set seed {TRAIN_SEEDS["easy"]}) and {cfg.pool_medium} medium ones
+(seed {TRAIN_SEEDS["medium"]}) once, and mirrors them left-right at random. No other seed is trained on;
+seed {EVAL_SETS["validation"][0]} was the validation set while developing, and seeds {EVAL_SETS["benchmark"][0]} and
+{EVAL_SETS["hard"][0]} are held out for the benchmarks below.
 
 ## Training
 
@@ -492,14 +483,17 @@ Two stages, deterministic (seeded generators, 2 CPU threads):
 
 1. {cfg.steps1} steps, vision tower and merger only, batch {cfg.batch1}, easy-to-medium curriculum: cosine between the
    mean-pooled image tokens and the language model's (tied) word embeddings of the answer words.
-2. {cfg.steps2} steps, whole model, batch {cfg.batch2}, closed-set and binary batches in turn (binary answers half yes),
-   vision tower at learning rate {cfg.lr2_vision} and the rest at {cfg.lr2}; loss on the answer tokens only.
+2. {cfg.steps2} steps, whole model, batch {cfg.batch2} medium images; each batch is closed-set or yes/no at random
+   ({cfg.binary_share:.0%} yes/no, half of the yes/no answers "yes"); the vision tower at learning rate {cfg.lr2_vision} and the rest
+   at {cfg.lr2}; loss on the answer tokens only. The language model starts from init std {cfg.text_init_std}: with
+   transformers' 0.02, yes/no stays at chance for most of this stage.
 
 ```
-{command}
+{run.command}
 ```
 
-Measured training time on the 2-core CPU it was trained on: {seconds / 60:.1f} minutes.
+Measured on the 2-core CPU it was trained on: {run.wall_seconds / 60:.1f} minutes wall time
+({run.cpu_seconds / 60:.1f} CPU minutes), rendering the images included.
 
 | setting | value |
 |---|---|
@@ -507,8 +501,8 @@ Measured training time on the 2-core CPU it was trained on: {seconds / 60:.1f} m
 
 ## Accuracy
 
-{EVAL_COUNT} images per set, 50 per class. Closed set: one prompt with the classes in the order above, or
-a majority vote over {VOTES} random orders. Binary strategy: ask {", ".join(shapes.SHAPES)} in this order, stop at
+{EVAL_COUNT} images per set, 50 per class, greedy decoding. Closed set: one prompt with the classes in the order above,
+or a majority vote over {VOTES} random orders. Binary strategy: ask {", ".join(shapes.SHAPES)} in this order, stop at
 the first `yes`, background when none says yes. Yes/no: each of the 6 questions on every image.
 
 | set | closed set, 1 prompt | closed set, vote of {VOTES} | binary strategy | yes/no questions |
@@ -517,10 +511,10 @@ the first `yes`, background when none says yes. Yes/no: each of the 6 questions 
 
 ## Weights
 
-`model.safetensors` sha256: `{digest}`
+`model.safetensors` sha256: `{run.digest}`
 
 The same command reproduces these weights bit for bit on the same software stack
-(torch {torch.__version__}); `--check {digest}` verifies it.
+(torch {torch.__version__}); `--check {run.digest}` verifies it.
 """
 
 
@@ -528,23 +522,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pytest_vlm.tiny.train", description=__doc__.split("\n\n")[0])
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, help="checkpoint folder to write")
-    target.add_argument("--eval-only", type=Path, metavar="DIR", help="only evaluate an existing checkpoint folder")
+    target.add_argument("--eval-only", type=Path, metavar="DIR", help="only evaluate the checkpoint in DIR")
     parser.add_argument("--force", action="store_true", help="overwrite a checkpoint already in --out")
-    parser.add_argument("--check", metavar="SHA256", help="fail unless the written weights have this digest")
-    parser.add_argument(
-        "--eval-sets", nargs="+", choices=sorted(EVAL_SETS), default=["benchmark", "hard"], help="sets to evaluate"
-    )
+    parser.add_argument("--check", metavar="SHA256", help="exit with 1 unless the written weights have this sha256")
+    parser.add_argument("--eval-sets", nargs="+", choices=list(EVAL_SETS), default=["benchmark", "hard"])
     for name, default in asdict(TrainConfig()).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
     return parser.parse_args(argv)
 
 
+def run_evaluations(folder: Path, names: list[str]) -> dict[str, dict[str, float]]:
+    """Evaluate the checkpoint in ``folder`` on the named sets, printing each result."""
+    results = {}
+    for name in names:
+        seed, difficulty = EVAL_SETS[name]
+        results[name] = evaluate(folder, seed=seed, difficulty=difficulty)
+        print(f"{name}: " + "  ".join(f"{k} {v:.4f}" for k, v in results[name].items()), flush=True)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
+    from transformers.utils import logging
+
+    from pytest_vlm.models.hf_processor import load_processor
+
     args = parse_args(argv)
     torch.set_num_threads(2)
+    logging.disable_progress_bar()
     if args.eval_only:
-        for name in args.eval_sets:
-            print_metrics(name, evaluate(args.eval_only, seed=EVAL_SETS[name][0], difficulty=EVAL_SETS[name][1]))
+        run_evaluations(args.eval_only, args.eval_sets)
         return 0
 
     out: Path = args.out
@@ -552,20 +558,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{out / WEIGHTS} exists; pass --force to overwrite it", file=sys.stderr)
         return 2
     cfg = TrainConfig(**{name: getattr(args, name) for name in asdict(TrainConfig())})
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     model, processor = train(cfg)
+    # build_qwen2_vl writes its own files (weights, config, tokenizer, processor) and leaves the others.
     build_qwen2_vl(out, model=model)
-    seconds = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     digest = sha256(out / WEIGHTS)
-    print(f"trained in {seconds:.0f}s; {WEIGHTS} sha256 {digest}", flush=True)
+    print(f"trained in {wall:.0f}s ({cpu:.0f}s CPU); {WEIGHTS} sha256 {digest}", flush=True)
+    # build_qwen2_vl builds the tokenizer again: it must be the one the model was trained with.
+    if load_processor(str(out)).tokenizer.get_vocab() != processor.tokenizer.get_vocab():
+        raise RuntimeError(f"the tokenizer saved in {out} is not the one the model was trained with")
 
-    results = {}
-    for name in args.eval_sets:
-        results[name] = evaluate(out, seed=EVAL_SETS[name][0], difficulty=EVAL_SETS[name][1])
-        print_metrics(name, results[name])
-    parameters = sum(p.numel() for p in model.parameters())
-    card = model_card(cfg, parameters=parameters, seconds=seconds, digest=digest, results=results)
-    (out / MODEL_CARD).write_text(card, encoding="utf-8")
+    run = TrainingRun(
+        command=training_command(cfg, out),
+        parameters=sum(p.numel() for p in model.parameters()),
+        vocab_size=len(processor.tokenizer),
+        wall_seconds=wall,
+        cpu_seconds=cpu,
+        digest=digest,
+        results=run_evaluations(out, args.eval_sets),
+    )
+    (out / MODEL_CARD).write_text(model_card(cfg, run), encoding="utf-8")
     if args.check and args.check != digest:
         print(f"sha256 mismatch: expected {args.check}, wrote {digest}", file=sys.stderr)
         return 1
