@@ -107,10 +107,8 @@ def load_dataset(spec: BenchmarkSpec) -> Dataset:
         examples = _limit_per_class(examples, ds.max_per_class)
     if not examples:
         raise DatasetError(f"{where}: no images found in {ds.path or ds.generator}; check the path and the classes")
-    counts = {c: 0 for c in classes}
-    for ex in examples:
-        counts[ex.label] += 1
-    empty = [c for c, n in counts.items() if n == 0]
+    counts = label_counts(examples)
+    empty = [c for c in classes if counts.get(c, 0) == 0]
     if empty:
         raise DatasetError(
             f"{where}: no images for class(es) {', '.join(empty)}; add images or remove them from 'classes'"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from pytest_vlm.models.base import ImageSource, VisionLanguageModel
 
@@ -55,9 +55,3 @@ def check_template(template: str, placeholder: str) -> None:
 def fill(template: str, placeholder: str, value: str) -> str:
     # str.replace, not str.format: user prompts may contain other braces.
     return template.replace(placeholder, value)
-
-
-def describe_params(params: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(params)
