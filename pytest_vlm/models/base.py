@@ -20,11 +20,22 @@ class ImageSource(Protocol):
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One prompt about one image, answered by greedy decoding of at most ``max_new_tokens``."""
+    """One prompt about one image, answered by greedy decoding of at most ``max_new_tokens``.
+
+    ``choices`` are the answers the strategy can read (class names, or yes and no). A backend may
+    stop decoding as soon as the text so far reads as exactly one of them and as the start of no
+    other (see ``strategies.answers.settled``); without choices it decodes to the end.
+
+    ``shared`` is how many leading characters of ``prompt`` every question of the strategy shares
+    (the template's text before its first placeholder): a backend may encode the image and that
+    text once and reuse it for every question about the image.
+    """
 
     image: ImageSource
     prompt: str
     max_new_tokens: int = 12
+    choices: tuple[str, ...] = ()
+    shared: int = 0
 
 
 @runtime_checkable

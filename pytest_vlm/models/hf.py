@@ -7,13 +7,24 @@ import os
 import resource
 import sys
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import ContinuationScore, GenerationRequest, ImageSource, ScoreRequest
+from pytest_vlm.models.prefix import (
+    NOT_REUSED,
+    LinearPositions,
+    Prefix,
+    PrefixCache,
+    PromptSplit,
+    assemble,
+    positions_for,
+    split_prefixes,
+)
 from pytest_vlm.models.registry import ModelSpec
+from pytest_vlm.strategies.answers import settled, settled_on_prefix
 
 
 @dataclass(frozen=True)
@@ -23,6 +34,8 @@ class RuntimeOptions:
     device: str = "auto"
     dtype: str = "auto"
     batch_size: int = 32
+    prefix_reuse: bool = True  # encode each image once and reuse it for every question about it
+    early_stop: bool = True  # stop decoding a row once its answer is settled among the request's choices
 
 
 def choose_device(device: str) -> str:
@@ -46,26 +59,45 @@ def choose_dtype(dtype: str, device: str) -> Any:
         raise ModelError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16") from None
 
 
+def image_key(source: ImageSource) -> Any:
+    """What identifies an image across benchmarks: the source itself (path, or generator seed and
+    index) when hashable, so two datasets reusing an id never share cached pixels or prefixes."""
+    try:
+        hash(source)
+    except TypeError:
+        return (type(source).__name__, source.id)
+    return source
+
+
 class _ImageCache:
-    """Decoded images by id, so K votes or n-1 questions about one image decode it once."""
+    """Decoded images, so K votes or n-1 questions about one image decode it once."""
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._images: OrderedDict[str, Any] = OrderedDict()
+        self._images: OrderedDict[Any, Any] = OrderedDict()
 
     def get(self, source: ImageSource) -> Any:
-        if source.id in self._images:
-            self._images.move_to_end(source.id)
-            return self._images[source.id]
+        key = image_key(source)
+        if key in self._images:
+            self._images.move_to_end(key)
+            return self._images[key]
         image = source.load()
-        self._images[source.id] = image
+        self._images[key] = image
         if len(self._images) > self.size:
             self._images.popitem(last=False)
         return image
 
 
 class HFModel:
-    """A transformers vision-language model answering one user turn: the image, then the prompt."""
+    """A transformers vision-language model answering one user turn: the image, then the prompt.
+
+    Two paths give the same greedy answers. The plain one runs ``generate`` on batches of whole
+    prompts. The default one (``prefix_reuse``) encodes each image's part of the chat once and
+    reuses its cache for every question about it, decoding with its own greedy loop that drops
+    finished rows and, with ``early_stop``, stops a row as soon as its answer is settled. A family
+    that cannot reuse a prefix, or that fails the one-off check against the plain path, takes the
+    plain path; ``describe()`` says which path runs and why.
+    """
 
     def __init__(self, spec: ModelSpec, runtime: RuntimeOptions) -> None:
         import torch
@@ -78,6 +110,7 @@ class HFModel:
         self.device = choose_device(runtime.device)
         self.dtype = choose_dtype(runtime.dtype, self.device)
         self.batch_size = runtime.batch_size
+        self.early_stop = runtime.early_stop
         if self.device == "cpu" and os.environ.get("PYTEST_XDIST_WORKER"):
             torch.set_num_threads(1)  # one thread per xdist worker: workers already fill the cores
         try:
@@ -98,19 +131,74 @@ class HFModel:
         self.tokenizer.padding_side = "left"  # decoder-only batching: prompts must end together
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        eos = self.model.generation_config.eos_token_id
+        self._eos = set(eos if isinstance(eos, (list, tuple)) else [] if eos is None else [eos])
         self._generation = GenerationConfig(
             do_sample=False,
             num_beams=1,
-            eos_token_id=self.model.generation_config.eos_token_id,
+            eos_token_id=eos,
             pad_token_id=self.tokenizer.pad_token_id,
         )
         self._images = _ImageCache()
+        self._prefixes = PrefixCache(size=max(256, 2 * self.batch_size))
+        self._split: PromptSplit | None = None
+        self._positions: LinearPositions | None = None
+        self._reuse_checked = False
+        self.plain_reason: str | None = None  # why the plain path runs, when it does
+        if not runtime.prefix_reuse:
+            self.plain_reason = "prefix reuse switched off"
+        else:
+            model_type = self.model.config.model_type
+            self._positions = positions_for(model_type)
+            if self._positions is None:
+                self.plain_reason = f"{model_type}: {NOT_REUSED[model_type]}"
+            else:
+                self._split = PromptSplit.of(self._chat)
+                if self._split is None:
+                    self.plain_reason = "the chat template does not keep the prompt as one piece of text"
 
     def _chat(self, prompt: str) -> str:
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
+    # -- batching --------------------------------------------------------------------------------
+
+    def _in_batches(self, items: Sequence[Any], run: Callable[[Sequence[Any]], Any]) -> Iterator[tuple[Any, Any]]:
+        """``run`` over consecutive chunks of ``batch_size`` items; on out-of-memory the batch size
+        is halved for good and the chunk retried, so one large default fits every device."""
+        import torch
+
+        start = 0
+        while start < len(items):
+            chunk = items[start : start + self.batch_size]
+            try:
+                result = run(chunk)
+            except torch.OutOfMemoryError as exc:
+                if self.batch_size == 1:
+                    raise ModelError(
+                        f"model {self.name} ran out of {self.device} memory with batch size 1; "
+                        "use a smaller dtype (--vlm-dtype) or a larger device"
+                    ) from exc
+                self.batch_size = max(1, self.batch_size // 2)
+                self._prefixes.clear()
+                if self.device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+                continue
+            yield chunk, result
+            start += len(chunk)
+
+    # -- generation ------------------------------------------------------------------------------
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        if not requests:
+            return []
+        if self.plain_reason is None:
+            answers = self._generate_reused(requests)
+            if answers is not None:
+                return answers
+        return self._generate_plain(requests)
+
+    def _generate_plain(self, requests: Sequence[GenerationRequest]) -> list[str]:
         import torch
 
         texts = [self._chat(r.prompt) for r in requests]
@@ -118,9 +206,8 @@ class HFModel:
         # for tokens, and free); the original index breaks ties so batching is a pure function
         # of the requests.
         order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(texts[i]), i))
-        answers: list[str] = [""] * len(requests)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+
+        def run(batch: Sequence[int]) -> list[str]:
             images = [self._images.get(requests[i].image) for i in batch]
             inputs = self.processor(images=images, text=[texts[i] for i in batch], return_tensors="pt", padding=True)
             inputs = inputs.to(self.device)
@@ -128,9 +215,193 @@ class HFModel:
             with torch.inference_mode():
                 output = self.model.generate(**inputs, generation_config=self._generation, max_new_tokens=max_new)
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
-            for i, text in zip(batch, self.processor.batch_decode(new_tokens, skip_special_tokens=True)):
+            return self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+
+        answers: list[str] = [""] * len(requests)
+        for batch, texts_out in self._in_batches(order, run):
+            for i, text in zip(batch, texts_out):
                 answers[i] = text.strip()
         return answers
+
+    def _plan(self, prompts: Sequence[str], shared: Sequence[int]) -> list[tuple[str, list[int]]] | None:
+        """For each prompt, the text to encode once per image (the head, plus the shared start of
+        the prompt) and the token ids that follow it; None when the template gets in the way.
+
+        The shared start is cut at a space, and kept only where the full chat's tokens begin with
+        its own tokens, so the ids that follow are exactly the plain path's."""
+        assert self._split is not None
+        split = self._split
+        chats = [split.chat(prompt, self._chat) for prompt in prompts]
+        if any(chat is None for chat in chats):
+            return None
+        starts = []
+        for prompt, length in zip(prompts, shared):
+            cut = prompt.rfind(" ", 0, length + 1) if length else 0
+            starts.append(split.head + prompt[: max(cut, 0)])
+        distinct = sorted(set(starts) | {split.head})
+        start_ids = dict(zip(distinct, self.tokenizer(distinct, add_special_tokens=False)["input_ids"]))
+        plan = []
+        for start, full in zip(starts, self.tokenizer(chats, add_special_tokens=False)["input_ids"]):
+            for text in (start, split.head):
+                ids = start_ids[text]
+                if len(full) > len(ids) and full[: len(ids)] == ids:
+                    plan.append((text, full[len(ids) :]))
+                    break
+            else:
+                return None
+        return plan
+
+    def _generate_reused(self, requests: Sequence[GenerationRequest]) -> list[str] | None:
+        plan = self._plan([r.prompt for r in requests], [r.shared for r in requests])
+        if plan is None:
+            return None
+        items = [(r.image, start) for r, (start, _) in zip(requests, plan)]
+        if not self._reuse_checked and not self._check_reuse(items[0], plan[0][1]):
+            return None
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(plan[i][1]), i))
+        answers: list[str] = [""] * len(requests)
+
+        def run(batch: Sequence[int]) -> list[str]:
+            return self._greedy([requests[i] for i in batch], [items[i] for i in batch], [plan[i][1] for i in batch])
+
+        for batch, texts in self._in_batches(order, run):
+            for i, text in zip(batch, texts):
+                answers[i] = text
+        return answers
+
+    def _encode_heads(self, items: Sequence[tuple[ImageSource, str]]) -> list[Prefix]:
+        """Each (image, start text)'s encoded prefix, from the cache or one batched pass."""
+        import torch
+
+        assert self._positions is not None
+        missing: dict[Any, tuple[ImageSource, str]] = {}
+        for source, text in items:
+            key = (image_key(source), text)
+            if self._prefixes.get(key) is None:
+                missing.setdefault(key, (source, text))
+        fresh: dict[Any, Prefix] = {}
+        keys = list(missing)
+        for start in range(0, len(keys), self.batch_size):
+            chunk = keys[start : start + self.batch_size]
+            images = [self._images.get(missing[key][0]) for key in chunk]
+            inputs = self.processor(
+                images=images, text=[missing[key][1] for key in chunk], return_tensors="pt", padding=True
+            ).to(self.device)
+            positions, starts = self._positions.prefix(self.model, inputs)
+            with torch.inference_mode():
+                out = self.model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
+            for key, prefix in zip(chunk, split_prefixes(inputs, out.past_key_values, starts)):
+                fresh[key] = prefix
+                self._prefixes.put(key, prefix)
+        keys_in_order = [(image_key(source), text) for source, text in items]
+        return [fresh.get(key) or self._prefixes.get(key) for key in keys_in_order]  # type: ignore[misc]
+
+    def _run_suffixes(
+        self, items: Sequence[tuple[ImageSource, str]], suffixes: Sequence[Sequence[int]], keep: int
+    ) -> Any:
+        """One forward pass of each row's suffix on top of its encoded prefix; the last ``keep``
+        positions' logits, the cache, and what the next decoding step needs."""
+        import torch
+
+        assert self._positions is not None
+        prefixes = self._encode_heads(items)
+        batch = assemble(prefixes, suffixes, self.tokenizer.pad_token_id, self.device)
+        positions = self._positions.following(batch["starts"], batch["suffix_mask"])
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                position_ids=positions,
+                past_key_values=batch["past_key_values"],
+                use_cache=True,
+                logits_to_keep=keep,
+            )
+        next_positions = batch["starts"] + batch["suffix_mask"].sum(-1)
+        return out.logits, out.past_key_values, batch["attention_mask"], next_positions
+
+    def _greedy(
+        self,
+        requests: Sequence[GenerationRequest],
+        items: Sequence[tuple[ImageSource, str]],
+        suffixes: Sequence[Sequence[int]],
+    ) -> list[str]:
+        """Greedy decoding from each request's suffix; finished rows leave the batch at once."""
+        import torch
+
+        assert self._positions is not None
+        logits, cache, mask, next_positions = self._run_suffixes(items, suffixes, keep=1)
+        tokens: list[list[int]] = [[] for _ in requests]
+        decided: list[str | None] = [None] * len(requests)
+        active = list(range(len(requests)))
+        while True:
+            picked = logits[:, -1].argmax(-1).tolist()
+            keep = []
+            for j, row in enumerate(active):
+                if picked[j] in self._eos:
+                    continue
+                tokens[row].append(picked[j])
+                if len(tokens[row]) >= requests[row].max_new_tokens:
+                    continue
+                if self.early_stop and requests[row].choices:
+                    text = self.tokenizer.decode(tokens[row], skip_special_tokens=True)
+                    decided[row] = settled(text, requests[row].choices)
+                    if decided[row] is not None:
+                        continue
+                keep.append(j)
+            if not keep:
+                break
+            if len(keep) < len(active):
+                index = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(index)
+                mask, next_positions = mask[index], next_positions[index]
+                active = [active[j] for j in keep]
+            step = torch.tensor([[tokens[row][-1]] for row in active], device=self.device)
+            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
+            positions = self._positions.following(next_positions, mask.new_ones((len(active), 1)))
+            with torch.inference_mode():
+                out = self.model(
+                    input_ids=step,
+                    attention_mask=mask,
+                    position_ids=positions,
+                    past_key_values=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+            logits, cache, next_positions = out.logits, out.past_key_values, next_positions + 1
+        answers = [self.tokenizer.decode(t, skip_special_tokens=True).strip() for t in tokens]
+        # An answer settled on the start of a choice ("back") is recorded as that choice.
+        return [choice if choice is not None and settled_on_prefix(a, choice) else a for a, choice in zip(answers, decided)]
+
+    def _check_reuse(self, item: tuple[ImageSource, str], suffix_ids: Sequence[int]) -> bool:
+        """Once per model: the reused prefix must give the plain path's tokens and next-token logits.
+
+        Catches templates whose text does not tokenize the same in two pieces, and families whose
+        positions or attention differ from what the reuse assumes; either way the plain path runs.
+        """
+        import torch
+
+        self._reuse_checked = True
+        source, start = item
+        text = start + self.tokenizer.decode(suffix_ids)
+        inputs = self.processor(images=[self._images.get(source)], text=[text], return_tensors="pt").to(self.device)
+        prefix = self._encode_heads([item])[0]
+        if inputs["input_ids"][0].tolist() != prefix.input_ids.tolist() + list(suffix_ids):
+            self.plain_reason = "the chat text does not tokenize the same split after the image"
+            return False
+        with torch.inference_mode():
+            plain = self.model(**inputs, logits_to_keep=1).logits[0, -1].float()
+        reused = self._run_suffixes([item], [suffix_ids], keep=1)[0][0, -1].float()
+        scale = float(plain.abs().max()) or 1.0
+        difference = float((plain - reused).abs().max()) / scale
+        tolerance = 1e-3 if self.dtype == torch.float32 else 3e-2
+        if difference > tolerance or int(plain.argmax()) != int(reused.argmax()):
+            self.plain_reason = (
+                f"reused-prefix logits differ from the plain path's (relative {difference:.2g} > {tolerance})"
+            )
+            return False
+        return True
+
+    # -- scoring ---------------------------------------------------------------------------------
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
         """Log-probability of each continuation as the assistant's answer.
@@ -138,15 +409,22 @@ class HFModel:
         A continuation that is one token after the prompt is read off the prompt's last position,
         so one forward pass per image scores all of them; longer ones get a pass of their own.
         """
-        import torch
+        if not requests:
+            return []
+        if self.plain_reason is None:
+            plan = self._plan([r.prompt for r in requests], [0] * len(requests))
+            if plan is not None and (self._reuse_checked or self._check_reuse((requests[0].image, plan[0][0]), plan[0][1])):
+                return self._score_reused(requests)
+        return self._score_plain(requests)
 
+    def _continuation_rows(self, prompts: Sequence[str], requests: Sequence[ScoreRequest]) -> tuple[dict, list]:
+        """Split continuations into one-token ones (read off the prompt's last position) and longer ones."""
         single: dict[int, list[tuple[int, int]]] = {}  # request -> (continuation, token id)
-        full: list[tuple[int, int, str, int]] = []  # request, continuation, text, continuation tokens
-        chats = [self._chat(request.prompt) for request in requests]
-        for r, (request, chat) in enumerate(zip(requests, chats)):
-            prompt_ids = self.tokenizer(chat, add_special_tokens=False)["input_ids"]
+        full: list[tuple[int, int, list[int], int]] = []  # request, continuation, token ids, continuation tokens
+        for r, (request, prompt) in enumerate(zip(requests, prompts)):
+            prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
             for c, continuation in enumerate(request.continuations):
-                full_ids = self.tokenizer(chat + continuation, add_special_tokens=False)["input_ids"]
+                full_ids = self.tokenizer(prompt + continuation, add_special_tokens=False)["input_ids"]
                 shared = next(
                     (i for i, (a, b) in enumerate(zip(prompt_ids, full_ids)) if a != b),
                     min(len(prompt_ids), len(full_ids)),
@@ -154,7 +432,49 @@ class HFModel:
                 if shared == len(prompt_ids) and len(full_ids) == shared + 1:
                     single.setdefault(r, []).append((c, full_ids[shared]))
                 else:
-                    full.append((r, c, chat + continuation, len(full_ids) - shared))
+                    full.append((r, c, full_ids, len(full_ids) - shared))
+        return single, full
+
+    def _score_reused(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
+        import torch
+
+        assert self._split is not None
+        head = self._split.head
+        chats = [self._split.chat(r.prompt, self._chat) for r in requests]
+        suffix_texts = [chat[len(head) :] for chat in chats]  # type: ignore[index]
+        single, full = self._continuation_rows(suffix_texts, requests)
+        scores: list[list[ContinuationScore | None]] = [[None] * len(q.continuations) for q in requests]
+        prompt_ids = self.tokenizer([suffix_texts[r] for r in single], add_special_tokens=False)["input_ids"]
+        rows = [(r, ids, tokens) for (r, tokens), ids in zip(single.items(), prompt_ids)]
+        rows += [(r, ids, (c, count)) for r, c, ids, count in full]
+        order = sorted(range(len(rows)), key=lambda i: (len(rows[i][1]), i))
+
+        def run(batch: Sequence[int]) -> Any:
+            picked = [rows[i] for i in batch]
+            keep = 1 + max((p[2][1] for p in picked if isinstance(p[2], tuple)), default=0)
+            items = [(requests[r].image, head) for r, _, _ in picked]
+            logits, *_ = self._run_suffixes(items, [ids for _, ids, _ in picked], keep)
+            return torch.log_softmax(logits.float(), dim=-1)
+
+        for batch, logprobs in self._in_batches(order, run):
+            for row, i in enumerate(batch):
+                r, ids, payload = rows[i]
+                if isinstance(payload, tuple):  # (continuation, token count): tokens at the end of ids
+                    c, count = payload
+                    targets = torch.tensor(ids[len(ids) - count :], device=logprobs.device)
+                    window = logprobs[row, -count - 1 : -1]
+                    total = float(window.gather(-1, targets[:, None]).sum()) if count else 0.0
+                    scores[r][c] = ContinuationScore(total, count)
+                else:
+                    for c, token in payload:
+                        scores[r][c] = ContinuationScore(float(logprobs[row, -1, token]), 1)
+        return [[s for s in per_request if s is not None] for per_request in scores]
+
+    def _score_plain(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
+        import torch
+
+        chats = [self._chat(request.prompt) for request in requests]
+        single, full_rows = self._continuation_rows(chats, requests)
         scores: list[list[ContinuationScore | None]] = [[None] * len(q.continuations) for q in requests]
         prompt_rows = [(r, chats[r], single[r]) for r in single]
         for batch, logits in self._forward(requests, prompt_rows):
@@ -162,8 +482,8 @@ class HFModel:
             for row, (r, _, tokens) in enumerate(batch):
                 for c, token in tokens:
                     scores[r][c] = ContinuationScore(float(last[row, token]), 1)
-        full_rows = [(r, text, (c, count)) for r, c, text, count in full]
-        for batch, token_logprobs in self._forward(requests, full_rows, targets=True):
+        texts = [(r, chats[r] + requests[r].continuations[c], (c, count)) for r, c, _, count in full_rows]
+        for batch, token_logprobs in self._forward(requests, texts, targets=True):
             for row, (r, _, (c, count)) in enumerate(batch):
                 # Left padding: every row ends at the last column, so its continuation is the last tokens.
                 total = float(token_logprobs[row, -count:].sum()) if count else 0.0
@@ -178,8 +498,9 @@ class HFModel:
         import torch
 
         order = sorted(range(len(rows)), key=lambda i: (len(rows[i][1]), i))
-        for start in range(0, len(order), self.batch_size):
-            batch = [rows[i] for i in order[start : start + self.batch_size]]
+
+        def run(batch_rows: Sequence[int]) -> Any:
+            batch = [rows[i] for i in batch_rows]
             images = [self._images.get(requests[r].image) for r, _, _ in batch]
             inputs = self.processor(
                 images=images, text=[text for _, text, _ in batch], return_tensors="pt", padding=True
@@ -190,7 +511,10 @@ class HFModel:
             if targets:
                 logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
                 logits = logprobs.gather(-1, inputs["input_ids"][:, 1:].unsqueeze(-1)).squeeze(-1)
-            yield batch, logits
+            return logits
+
+        for batch_rows, logits in self._in_batches(order, run):
+            yield [rows[i] for i in batch_rows], logits
 
     def reset_peak_memory(self) -> None:
         if self.device.startswith("cuda"):
@@ -214,6 +538,9 @@ class HFModel:
             "device": self.device,
             "dtype": str(self.dtype).removeprefix("torch."),
             "batch_size": self.batch_size,
+            "path": "plain" if self.plain_reason else "prefix reuse",
+            "plain_reason": self.plain_reason,
+            "early_stop": self.early_stop,
         }
 
     def close(self) -> None:

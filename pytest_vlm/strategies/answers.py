@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -91,3 +92,34 @@ def parse_yes_no(answer: str) -> str | None:
     words = set(normalise(answer).split())
     said = {w for w in ("yes", "no") if w in words}
     return said.pop() if len(said) == 1 else None
+
+
+@functools.lru_cache(maxsize=64)
+def _matcher(choices: tuple[str, ...]) -> tuple[ClassMatcher, tuple[str, ...]]:
+    return ClassMatcher(choices), tuple(normalise(c) for c in choices)
+
+
+def settled(answer: str, choices: tuple[str, ...]) -> str | None:
+    """The choice a partial answer already decides, or None while it could still become another.
+
+    Used to stop greedy decoding early. It decides when the text so far names exactly one choice
+    and is the start of no longer one ("Circle" among circle/square; not "cat" among
+    cat/caterpillar), or when it is the start of exactly one choice ("back" among circle and
+    background). Words a model might add after that are not seen, so an answer like "circle or
+    square" (unreadable in full) reads as circle when stopped early; requests without choices are
+    decoded to the end.
+    """
+    matcher, forms = _matcher(choices)
+    text = normalise(answer)
+    if not text:
+        return None
+    choice = matcher.match(answer)
+    if choice is not None:
+        return None if any(form != text and form.startswith(text) for form in forms) else choice
+    starting = [name for name, form in zip(choices, forms) if form.startswith(text)]
+    return starting[0] if len(starting) == 1 else None
+
+
+def settled_on_prefix(answer: str, choice: str) -> bool:
+    """Whether ``settled`` decided ``answer`` from the start of ``choice`` rather than from its name."""
+    return _matcher((choice,))[0].match(answer) is None

@@ -52,6 +52,11 @@ def check_template(template: str, placeholder: str) -> None:
         raise ValueError(f"the prompt must contain {placeholder} (where the class names go); got {template!r}")
 
 
+def shared_length(template: str, placeholder: str) -> int:
+    """How much of every prompt filled from ``template`` is the same: the text before the placeholder."""
+    return template.index(placeholder)
+
+
 def fill(template: str, placeholder: str, value: str) -> str:
     # str.replace, not str.format: user prompts may contain other braces.
     return template.replace(placeholder, value)

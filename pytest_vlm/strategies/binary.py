@@ -14,8 +14,9 @@ from typing import ClassVar
 
 from pytest_vlm.models.base import GenerationRequest, VisionLanguageModel
 from pytest_vlm.strategies.answers import parse_yes_no
-from pytest_vlm.strategies.base import Example, ImagePrediction, check_template, fill
+from pytest_vlm.strategies.base import Example, ImagePrediction, check_template, fill, shared_length
 
+YES_NO = ("yes", "no")
 PROMPT = "Answer the question in one word: yes or no. Is the {class} in this photo?"
 
 
@@ -63,13 +64,14 @@ class Binary:
         parsed: list[list[str | None]] = [[] for _ in examples]
         decided: dict[int, str] = {}
         pending = list(range(len(examples)))
+        shared = shared_length(self.params.prompt, "{class}")
         # One batched round per class: every still-undecided image gets the same question.
         for name in self.order:
             if not pending:
                 break
             prompt = fill(self.params.prompt, "{class}", name)
             answers = model.generate(
-                [GenerationRequest(examples[i], prompt, self.params.max_new_tokens) for i in pending]
+                [GenerationRequest(examples[i], prompt, self.params.max_new_tokens, YES_NO, shared) for i in pending]
             )
             still_pending = []
             for i, answer in zip(pending, answers):

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from pytest_vlm.models.base import GenerationRequest, VisionLanguageModel
 from pytest_vlm.strategies.answers import ClassMatcher
-from pytest_vlm.strategies.base import Example, ImagePrediction, check_template, fill
+from pytest_vlm.strategies.base import Example, ImagePrediction, check_template, fill, shared_length
 
 PROMPT = (
     "Question: Answer this question in one word: What type of object is in this photo? "
@@ -61,12 +61,16 @@ class ClosedSet:
         self.matcher = ClassMatcher(self.classes)
 
     def run(self, model: VisionLanguageModel, examples: Sequence[Example]) -> list[ImagePrediction]:
+        choices = tuple(self.classes)
+        shared = shared_length(self.params.prompt, "{classes}")
         orders = [
             [shuffled_order(self.classes, seed=self.seed, image_id=ex.id, vote=v) for v in range(self.params.votes)]
             for ex in examples
         ]
         requests = [
-            GenerationRequest(ex, fill(self.params.prompt, "{classes}", ", ".join(order)), self.params.max_new_tokens)
+            GenerationRequest(
+                ex, fill(self.params.prompt, "{classes}", ", ".join(order)), self.params.max_new_tokens, choices, shared
+            )
             for ex, ex_orders in zip(examples, orders)
             for order in ex_orders
         ]
