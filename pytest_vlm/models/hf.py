@@ -71,6 +71,7 @@ class HFModel:
         import torch
         from transformers import AutoModelForImageTextToText, GenerationConfig
 
+        from pytest_vlm.models.families import family_for
         from pytest_vlm.models.hf_processor import ProcessorLoadError, load_processor
 
         self.name = spec.name
@@ -94,6 +95,7 @@ class HFModel:
                 "a folder needs config.json, weights and the processor files."
             ) from exc
         self.model.to(self.device).eval()
+        self.family = family_for(self.model.config.model_type)  # the family's quirks: models/families.py
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"  # decoder-only batching: prompts must end together
         if self.tokenizer.pad_token is None:
@@ -107,8 +109,7 @@ class HFModel:
         self._images = _ImageCache()
 
     def _chat(self, prompt: str) -> str:
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.family.render(self.processor, prompt)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         import torch
@@ -122,7 +123,7 @@ class HFModel:
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             images = [self._images.get(requests[i].image) for i in batch]
-            inputs = self.processor(images=images, text=[texts[i] for i in batch], return_tensors="pt", padding=True)
+            inputs = self.family.inputs(self.processor, images, [texts[i] for i in batch])
             inputs = inputs.to(self.device)
             max_new = max(requests[i].max_new_tokens for i in batch)
             with torch.inference_mode():
@@ -181,9 +182,7 @@ class HFModel:
         for start in range(0, len(order), self.batch_size):
             batch = [rows[i] for i in order[start : start + self.batch_size]]
             images = [self._images.get(requests[r].image) for r, _, _ in batch]
-            inputs = self.processor(
-                images=images, text=[text for _, text, _ in batch], return_tensors="pt", padding=True
-            )
+            inputs = self.family.inputs(self.processor, images, [text for _, text, _ in batch])
             inputs = inputs.to(self.device)
             with torch.inference_mode():
                 logits = self.model(**inputs).logits
