@@ -77,7 +77,9 @@ class HFModel:
         self.name = spec.name
         self.spec = spec
         self.device = choose_device(runtime.device)
-        self.dtype = choose_dtype(runtime.dtype, self.device)
+        # An alias's dtype applies on GPU when --vlm-dtype is left at auto; CPU runs stay float32.
+        alias_dtype = spec.dtype if spec.dtype and self.device.startswith("cuda") else "auto"
+        self.dtype = choose_dtype(runtime.dtype if runtime.dtype != "auto" else alias_dtype, self.device)
         self.batch_size = runtime.batch_size
         if self.device == "cpu" and os.environ.get("PYTEST_XDIST_WORKER"):
             torch.set_num_threads(1)  # one thread per xdist worker: workers already fill the cores
@@ -125,7 +127,7 @@ class HFModel:
             images = [self._images.get(requests[i].image) for i in batch]
             inputs = self.family.inputs(self.processor, images, [texts[i] for i in batch])
             inputs = inputs.to(self.device)
-            max_new = max(requests[i].max_new_tokens for i in batch)
+            max_new = self.spec.max_new_tokens or max(requests[i].max_new_tokens for i in batch)
             with torch.inference_mode():
                 output = self.model.generate(**inputs, generation_config=self._generation, max_new_tokens=max_new)
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
