@@ -452,7 +452,7 @@ def build_gemma3(folder: Path, seed: int = 0) -> Path:
 
 
 def build_qwen2_vl_tiny(folder: Path, seed: int = 0) -> Path:
-    return build_qwen2_vl(folder, seed=seed, image_size=IMAGE_SIZE * 2)
+    return build_qwen2_vl(folder, seed=seed, image_size=IMAGE_SIZE * 2, text_hidden=TEXT_HIDDEN, vision_hidden=32)
 
 
 @dataclass(frozen=True)
