@@ -121,7 +121,9 @@ def test_bad_alias_files(tmp_path: Path, text: str, message: str) -> None:
 
 def test_unknown_name_lists_user_aliases_too(tmp_path: Path) -> None:
     aliases = load_alias_file(write(tmp_path, "models:\n  my-model: {source: org/model}\n"), ALIASES)
-    with pytest.raises(ModelError, match=r"unknown model 'my-modle' \(did you mean 'my-model'\?\); known aliases: .*my-model"):
+    with pytest.raises(
+        ModelError, match=r"unknown model 'my-modle' \(did you mean 'my-model'\?\); known aliases: .*my-model"
+    ):
         resolve_model("my-modle", base_dir=tmp_path, aliases=aliases)
 
 
@@ -162,7 +164,9 @@ def test_bad_ini_alias_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nvlm_aliases = models.yaml\n")
     result = pytester.runpytest("--vlm-list-models")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: vlm_aliases: models.yaml: models.x.sorce: unknown key (did you mean 'source'?)*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: vlm_aliases: models.yaml: models.x.sorce: unknown key (did you mean 'source'?)*"]
+    )
 
 
 def test_vlm_models_yaml_next_to_the_benchmarks(pytester: pytest.Pytester) -> None:
@@ -186,4 +190,6 @@ def test_unknown_model_on_the_command_line_suggests(pytester: pytest.Pytester) -
     pytester.makefile(".vlm.yaml", shapes=SPEC)
     result = pytester.runpytest("--vlm-model", "gemma-3-4")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --vlm-model: unknown model 'gemma-3-4' (did you mean 'gemma-3-4b'?); known aliases: *"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: --vlm-model: unknown model 'gemma-3-4' (did you mean 'gemma-3-4b'?); known aliases: *"]
+    )
