@@ -3,6 +3,7 @@ one generic backend path: its processor, its chat template (or raw prefix), batc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import torch
 
 from pytest_vlm import shapes
 from pytest_vlm.datasets import GeneratedImage
-from pytest_vlm.models.base import GenerationRequest
+from pytest_vlm.models.base import GenerationRequest, ScoreRequest
 from pytest_vlm.models.families import DEFAULT_FAMILY, FAMILIES, RawPrefixFamily, family_for
 from pytest_vlm.models.hf import HFModel, RuntimeOptions
 from pytest_vlm.models.registry import resolve_model
@@ -138,6 +139,35 @@ def test_predictions_identical_across_batch_sizes(name: str, tiny_folders: dict[
     answers = {bs: HFModel(spec, RuntimeOptions(batch_size=bs)).generate(requests) for bs in (1, 7)}
     assert answers[1] == answers[7]
     assert len(answers[1]) == 7 and all(isinstance(a, str) for a in answers[1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scores_identical_across_batch_sizes(
+    name: str, models: dict[str, HFModel], tiny_folders: dict[str, Path]
+) -> None:
+    """The likelihood path (one- and two-token continuations) through each family's processor."""
+    requests = [ScoreRequest(ex, QUESTION, ("yes", "no", " circle square")) for ex in images(3)]
+    one = HFModel(resolve_model(str(tiny_folders[name]), base_dir=Path.cwd()), RuntimeOptions(batch_size=1))
+    by_one, by_four = one.score(requests), models[name].score(requests)
+    assert [[s.tokens for s in row] for row in by_one] == [[s.tokens for s in row] for row in by_four]
+    assert all(s.tokens >= 1 and s.logprob < 0 for row in by_one for s in row)
+    flat = [(a.logprob, b.logprob) for ra, rb in zip(by_one, by_four) for a, b in zip(ra, rb)]
+    assert all(a == pytest.approx(b, abs=1e-4) for a, b in flat)
+
+
+def test_alias_generation_budget_overrides_the_strategys(tiny_folders: dict[str, Path]) -> None:
+    spec = resolve_model(str(tiny_folders["llava-next-mistral"]), base_dir=Path.cwd())
+    prompts = [GenerationRequest(ex, QUESTION, max_new_tokens=6) for ex in images(3)]
+    short = [GenerationRequest(ex, QUESTION, max_new_tokens=1) for ex in images(3)]
+    capped = HFModel(dataclasses.replace(spec, max_new_tokens=1), RuntimeOptions()).generate(prompts)
+    plain = HFModel(spec, RuntimeOptions())
+    assert capped == plain.generate(short) != plain.generate(prompts)
+
+
+def test_alias_dtype_applies_on_gpu_only_and_the_option_wins(tiny_folders: dict[str, Path]) -> None:
+    spec = dataclasses.replace(resolve_model(str(tiny_folders["qwen2.5-vl"]), base_dir=Path.cwd()), dtype="bfloat16")
+    assert HFModel(spec, RuntimeOptions(device="cpu")).describe()["dtype"] == "float32"
+    assert HFModel(spec, RuntimeOptions(device="cpu", dtype="float16")).describe()["dtype"] == "float16"
 
 
 def test_unknown_model_type_gets_the_chat_template_family() -> None:
