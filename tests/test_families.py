@@ -44,12 +44,6 @@ RENDERED = {
 }
 
 
-@pytest.fixture(scope="session")
-def tiny_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("families")
-    return {family.name: family.build(root / family.name, 0) for family in TINY_FAMILIES}
-
-
 @pytest.fixture(scope="module")
 def models(tiny_folders: dict[str, Path]) -> dict[str, HFModel]:
     return {
