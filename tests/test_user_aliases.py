@@ -178,6 +178,17 @@ def test_vlm_models_yaml_next_to_the_benchmarks(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(["*shapes.vlm.yaml::shapes[[]judge-closed_set[]] PASSED*"])
 
 
+def test_bad_vlm_models_yaml_next_to_a_benchmark_fails_its_collection(pytester: pytest.Pytester) -> None:
+    bench = pytester.mkdir("bench")
+    (bench / "shapes.vlm.yaml").write_text(SPEC + "models: [judge]\n")
+    (bench / "vlm-models.yaml").write_text("models:\n  judge: {backend: scripted, sorce: oracle}\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ["*ERROR collecting bench/shapes.vlm.yaml*", "vlm-models.yaml: models.judge.sorce: unknown key (did you mean*"]
+    )
+
+
 def test_rootdir_vlm_models_yaml_serves_the_command_line(pytester: pytest.Pytester) -> None:
     pytester.makefile(".vlm.yaml", shapes=SPEC)
     pytester.makefile(".yaml", **{"vlm-models": "models:\n  judge: {backend: scripted, source: oracle}\n"})
