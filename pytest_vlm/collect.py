@@ -55,10 +55,13 @@ class VlmSpecFile(pytest.Module):
         if cli:
             return cli
         if spec.models:
+            from pytest_vlm.models.user_aliases import ALIASES_KEY, folder_aliases
+
+            aliases = folder_aliases(spec.folder, self.config.stash[ALIASES_KEY], self.config.rootpath)
             models = []
             for i, name in enumerate(spec.models):
                 try:
-                    models.append(resolve_model(name, base_dir=spec.folder))
+                    models.append(resolve_model(name, base_dir=spec.folder, aliases=aliases))
                 except ModelError as exc:
                     raise SpecError(f"{self.path.name}: models[{i}]", str(exc)) from None
             return models

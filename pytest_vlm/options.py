@@ -61,6 +61,12 @@ def add_options(parser: pytest.Parser) -> None:
         "vlm_files", "file name patterns collected as benchmark specs", type="args", default=list(DEFAULT_FILES)
     )
     group.addoption("--vlm-list-models", action="store_true", default=False, help="list the model aliases and exit")
+    parser.addini(
+        "vlm_aliases",
+        "YAML files of model aliases to add or override (relative to the ini file), one per line",
+        type="linelist",
+        default=[],
+    )
     for flag, ini, help_text, default in _VALUED:
         group.addoption(flag, dest=ini, default=None, metavar="VALUE", help=f"{help_text} (ini: {ini})")
         parser.addini(ini, help_text, default=default)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_vlm.errors import ModelError
+from pytest_vlm.errors import ModelError, VlmError
 from pytest_vlm.options import add_options, read_options
 from pytest_vlm.state import CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
 
@@ -22,29 +22,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("vlm_list_models"):
-        from pytest_vlm.models.registry import ALIASES, DEFAULT_MODEL
+        from pytest_vlm.models.registry import DEFAULT_MODEL
+        from pytest_vlm.models.user_aliases import session_aliases, table
 
-        width = max(len(name) for name in ALIASES)
-        print(f"{'alias':<{width}}  {'backend':<8}  source")
-        for spec in ALIASES.values():
-            default = "  (default)" if spec.name == DEFAULT_MODEL else ""
-            source = "<embedded with pytest-vlm>" if spec.name == DEFAULT_MODEL else spec.source
-            notes = f"  - {spec.notes}" if spec.notes else ""
-            print(f"{spec.name:<{width}}  {spec.backend:<8}  {source}{default}{notes}")
+        try:
+            aliases = session_aliases(config)
+        except VlmError as exc:
+            raise pytest.UsageError(f"vlm_aliases: {exc}") from None
+        for line in table(aliases, DEFAULT_MODEL):
+            print(line)
         return 0
     return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
     from pytest_vlm.models.registry import resolve_model
+    from pytest_vlm.models.user_aliases import ALIASES_KEY, session_aliases
 
     config.addinivalue_line("markers", "vlm: a pytest-vlm benchmark item (benchmark x model x strategy)")
     options = read_options(config)
     config.stash[OPTIONS_KEY] = options
     config.stash[RESULTS_KEY] = []
     try:
+        config.stash[ALIASES_KEY] = aliases = session_aliases(config)
+    except VlmError as exc:
+        raise pytest.UsageError(f"vlm_aliases: {exc}") from None
+    try:
         config.stash[CLI_MODELS_KEY] = [
-            resolve_model(name, base_dir=config.invocation_params.dir) for name in options.models
+            resolve_model(name, base_dir=config.invocation_params.dir, aliases=aliases) for name in options.models
         ]
     except ModelError as exc:
         raise pytest.UsageError(f"--vlm-model: {exc}") from None

@@ -17,3 +17,13 @@ def tiny_qwen2_vl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from pytest_vlm.tiny.checkpoints import build_qwen2_vl
 
     return build_qwen2_vl(tmp_path_factory.mktemp("ckpt") / "tiny-qwen2-vl", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One random-weight checkpoint folder per supported transformers family (tiny/families.py),
+    built once per session: family name -> folder."""
+    from pytest_vlm.tiny.families import TINY_FAMILIES
+
+    root = tmp_path_factory.mktemp("families")
+    return {family.name: family.build(root / family.name, 0) for family in TINY_FAMILIES}

@@ -264,8 +264,8 @@ def test_list_models(pytester: pytest.Pytester) -> None:
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "alias*backend*source",
-            "tiny-shapes*hf*<embedded with pytest-vlm>*(default)*",
+            "alias*backend*hub id / source*remote code*notes",
+            "tiny-shapes*hf*<embedded with pytest-vlm>*no*(default)*",
             "qwen2-vl-2b*hf*Qwen/Qwen2-VL-2B-Instruct*",
             "qwen2-vl-7b*hf*Qwen/Qwen2-VL-7B-Instruct*",
         ]

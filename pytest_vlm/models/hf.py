@@ -103,12 +103,15 @@ class HFModel:
         import torch
         from transformers import AutoModelForImageTextToText, GenerationConfig
 
+        from pytest_vlm.models.families import family_for
         from pytest_vlm.models.hf_processor import ProcessorLoadError, load_processor
 
         self.name = spec.name
         self.spec = spec
         self.device = choose_device(runtime.device)
-        self.dtype = choose_dtype(runtime.dtype, self.device)
+        # An alias's dtype applies on GPU when --vlm-dtype is left at auto; CPU runs stay float32.
+        alias_dtype = spec.dtype if spec.dtype and self.device.startswith("cuda") else "auto"
+        self.dtype = choose_dtype(runtime.dtype if runtime.dtype != "auto" else alias_dtype, self.device)
         self.batch_size = runtime.batch_size
         self.early_stop = runtime.early_stop
         if self.device == "cpu" and os.environ.get("PYTEST_XDIST_WORKER"):
@@ -127,6 +130,7 @@ class HFModel:
                 "a folder needs config.json, weights and the processor files."
             ) from exc
         self.model.to(self.device).eval()
+        self.family = family_for(self.model.config.model_type)  # the family's quirks: models/families.py
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"  # decoder-only batching: prompts must end together
         if self.tokenizer.pad_token is None:
@@ -158,8 +162,7 @@ class HFModel:
                     self.plain_reason = "the chat template does not keep the prompt as one piece of text"
 
     def _chat(self, prompt: str) -> str:
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.family.render(self.processor, prompt)
 
     # -- batching --------------------------------------------------------------------------------
 
@@ -209,9 +212,9 @@ class HFModel:
 
         def run(batch: Sequence[int]) -> list[str]:
             images = [self._images.get(requests[i].image) for i in batch]
-            inputs = self.processor(images=images, text=[texts[i] for i in batch], return_tensors="pt", padding=True)
+            inputs = self.family.inputs(self.processor, images, [texts[i] for i in batch])
             inputs = inputs.to(self.device)
-            max_new = max(requests[i].max_new_tokens for i in batch)
+            max_new = self.spec.max_new_tokens or max(requests[i].max_new_tokens for i in batch)
             with torch.inference_mode():
                 output = self.model.generate(**inputs, generation_config=self._generation, max_new_tokens=max_new)
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
@@ -502,9 +505,7 @@ class HFModel:
         def run(batch_rows: Sequence[int]) -> Any:
             batch = [rows[i] for i in batch_rows]
             images = [self._images.get(requests[r].image) for r, _, _ in batch]
-            inputs = self.processor(
-                images=images, text=[text for _, text, _ in batch], return_tensors="pt", padding=True
-            )
+            inputs = self.family.inputs(self.processor, images, [text for _, text, _ in batch])
             inputs = inputs.to(self.device)
             with torch.inference_mode():
                 logits = self.model(**inputs).logits

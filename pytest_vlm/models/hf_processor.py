@@ -9,6 +9,7 @@ video slot: same tokenizer, same image processor, same chat template.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any
 
 
@@ -22,13 +23,28 @@ def image_only_processor_class(cls: type) -> type:
 
     transformers derives a processor's sub-processors from its ``__init__`` signature, so dropping
     ``video_processor`` from the signature is enough. The subclass keeps the parent's name so that
-    ``save_pretrained`` writes the real ``processor_class`` and the saved folder loads anywhere.
+    ``save_pretrained`` writes the real ``processor_class`` and the saved folder loads anywhere, and
+    the parent's other parameters (``image_seq_length`` ...), which transformers also reads off the
+    signature to save and reload them.
     """
-
-    def __init__(
-        self: Any, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any
-    ):
-        cls.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+    # transformers reads a processor's parameters off ``__init__.__code__``, so the subclass needs
+    # a real function with the parent's parameters (less video_processor), not a *args wrapper.
+    parent = inspect.signature(cls.__init__)
+    names = [
+        name
+        for name, param in list(parent.parameters.items())[1:]
+        if name != "video_processor" and param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ]
+    defaults = {name: parent.parameters[name].default for name in names}
+    for name, default in defaults.items():
+        if default is inspect.Parameter.empty:
+            defaults[name] = None
+    params = ", ".join(f"{name}=_defaults[{name!r}]" for name in names)
+    passed = ", ".join(f"{name}={name}" for name in names)
+    source = f"def __init__(self, {params}, **kwargs):\n    _parent(self, video_processor=None, {passed}, **kwargs)\n"
+    namespace: dict[str, Any] = {"_defaults": defaults, "_parent": cls.__init__}
+    exec(source, namespace)  # noqa: S102 - the source is built from parameter names only
+    __init__ = namespace["__init__"]
 
     return type(
         cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__, "__qualname__": cls.__qualname__}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_vlm.errors import ModelError, did_you_mean
 
@@ -15,14 +17,33 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to load one model. ``name`` is what items, snapshots and reports call it."""
+    """How to load one model. ``name`` is what items, snapshots and reports call it.
+
+    Frozen and hashable: the session pool keys loaded models by their spec, so ``options`` is a
+    tuple of (key, value) pairs; read it with ``option()``.
+    """
 
     name: str
-    backend: str  # "hf" (transformers) or "scripted" (rule-based, for testing specs)
-    source: str  # hub id or folder for "hf"; the behaviour for "scripted"
-    revision: str | None = None
-    trust_remote_code: bool = False
+    backend: str  # "hf" (transformers), "scripted" (rule-based), "openai", "classifier"
+    source: str  # hub id or folder for "hf"; the behaviour for "scripted"; the API model for "openai"
+    revision: str | None = None  # a pinned hub commit/tag, so a baseline always means the same weights
+    trust_remote_code: bool = False  # the checkpoint's own modelling code runs (hub families not in transformers)
     notes: str = ""
+    dtype: str | None = None  # weights dtype on GPU (auto picks bf16); CPU runs stay float32 unless asked
+    max_new_tokens: int | None = None  # generation budget overriding the strategies' (e.g. for chatty models)
+    options: tuple[tuple[str, Any], ...] = ()  # backend-specific settings (e.g. base_url for "openai")
+    origin: str = ""  # where a user alias was defined (file), for --vlm-list-models and messages
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+
+def _hf(name: str, source: str, notes: str = "", **fields: Any) -> ModelSpec:
+    return ModelSpec(name, "hf", source, notes=notes, **fields)
+
+
+def _remote(name: str, source: str, notes: str) -> ModelSpec:
+    return ModelSpec(name, "hf", source, trust_remote_code=True, notes=notes)
 
 
 ALIASES: dict[str, ModelSpec] = {
@@ -36,6 +57,38 @@ ALIASES: dict[str, ModelSpec] = {
         ),
         ModelSpec("qwen2-vl-2b", "hf", "Qwen/Qwen2-VL-2B-Instruct"),
         ModelSpec("qwen2-vl-7b", "hf", "Qwen/Qwen2-VL-7B-Instruct"),
+        _hf("qwen2.5-vl-3b", "Qwen/Qwen2.5-VL-3B-Instruct"),
+        _hf("qwen2.5-vl-7b", "Qwen/Qwen2.5-VL-7B-Instruct"),
+        _hf("llava-v1.6-mistral-7b", "llava-hf/llava-v1.6-mistral-7b-hf", "LLaVA-NeXT, Mistral text model"),
+        _hf("llama3-llava-next-8b", "llava-hf/llama3-llava-next-8b-hf", "LLaVA-NeXT, Llama-3 text model"),
+        _hf(
+            "llama-3.2-11b-vision",
+            "meta-llama/Llama-3.2-11B-Vision-Instruct",
+            "Mllama (cross-attention); gated on the hub: accept the licence and set HF_TOKEN",
+        ),
+        _hf("internvl3-1b", "OpenGVLab/InternVL3-1B-hf", "InternVL, transformers-native (-hf) checkpoint"),
+        _hf("internvl3-2b", "OpenGVLab/InternVL3-2B-hf", "InternVL, transformers-native (-hf) checkpoint"),
+        _hf("internvl3-8b", "OpenGVLab/InternVL3-8B-hf", "InternVL, transformers-native (-hf) checkpoint"),
+        _hf("smolvlm", "HuggingFaceTB/SmolVLM-Instruct", "SmolVLM 2B; its processor needs num2words"),
+        _hf("smolvlm-500m", "HuggingFaceTB/SmolVLM-500M-Instruct", "its processor needs num2words"),
+        _hf("idefics3-8b", "HuggingFaceM4/Idefics3-8B-Llama3"),
+        _hf(
+            "paligemma",
+            "google/paligemma-3b-mix-224",
+            "no chat template: the prompt is the raw prefix; gated on the hub (HF_TOKEN)",
+        ),
+        _hf("gemma-3-4b", "google/gemma-3-4b-it", "gated on the hub: accept the licence and set HF_TOKEN"),
+        _remote("minicpm-v-2_6", "openbmb/MiniCPM-V-2_6", "remote code (hub modelling files)"),
+        _remote("phi-3-vision", "microsoft/Phi-3-vision-128k-instruct", "remote code (hub modelling files)"),
+        _remote("internvl2-2b", "OpenGVLab/InternVL2-2B", "original InternVL2, remote code; see internvl3-* for -hf"),
+        ModelSpec("gpt-4o", "openai", "gpt-4o", notes="OpenAI-compatible API; needs OPENAI_API_KEY"),
+        ModelSpec("gpt-4o-mini", "openai", "gpt-4o-mini", notes="OpenAI-compatible API; needs OPENAI_API_KEY"),
+        ModelSpec(
+            "resnet50-classifier",
+            "classifier",
+            "microsoft/resnet-50",
+            notes="conventional image classifier baseline (no prompt)",
+        ),
         ModelSpec("scripted:oracle", "scripted", "oracle", notes="always right: checks spec plumbing"),
         ModelSpec("scripted:noisy", "scripted", "noisy", notes="unreadable answers for ~30% of images"),
         ModelSpec("scripted:mute", "scripted", "mute", notes="never gives a readable answer"),
@@ -43,11 +96,15 @@ ALIASES: dict[str, ModelSpec] = {
 }
 
 
-def resolve_model(name: str, *, base_dir: Path) -> ModelSpec:
-    """An alias, a local checkpoint folder (relative to ``base_dir``) or a hub id -> ModelSpec."""
+def resolve_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec] | None = None) -> ModelSpec:
+    """An alias, a local checkpoint folder (relative to ``base_dir``) or a hub id -> ModelSpec.
+
+    ``aliases`` defaults to the built-in ones; pass the session's (built-in plus the user's).
+    """
+    known = ALIASES if aliases is None else aliases
     name = name.strip()
-    if name in ALIASES:
-        return ALIASES[name]
+    if name in known:
+        return known[name]
     path = Path(name).expanduser()
     if not path.is_absolute():
         path = base_dir / path
@@ -56,13 +113,13 @@ def resolve_model(name: str, *, base_dir: Path) -> ModelSpec:
             raise ModelError(f"model folder {path} has no config.json; point --vlm-model at a checkpoint folder")
         return ModelSpec(name=path.name, backend="hf", source=str(path.resolve()))
     if _HUB_ID.fullmatch(name) and not name.startswith("."):
-        for spec in ALIASES.values():
+        for spec in known.values():
             if spec.source == name:  # the same checkpoint shares its alias's baselines
                 return spec
         return ModelSpec(name=name.replace("/", "--"), backend="hf", source=name)
     if name.startswith((".", "/", "~")) or "/" in name or "\\" in name:
         raise ModelError(f"model folder {path} does not exist; check the path (relative paths start at {base_dir})")
     raise ModelError(
-        f"unknown model {name!r}{did_you_mean(name, ALIASES)}; known aliases: {', '.join(ALIASES)}; "
+        f"unknown model {name!r}{did_you_mean(name, known)}; known aliases: {', '.join(known)}; "
         "or give a hub id (owner/name) or a checkpoint folder"
     )
