@@ -20,6 +20,8 @@ class VlmOptions:
     batch_size: int
     files: tuple[str, ...]
     seed: int | None
+    prefix_reuse: bool = True
+    early_stop: bool = True
 
 
 # (option, ini key, help, kind): one table so each flag and its ini key cannot drift apart.
@@ -29,6 +31,18 @@ _VALUED = (
     ("--vlm-batch-size", "vlm_batch_size", "prompts per model call batch", "32"),
     ("--vlm-json", "vlm_json", "write every metric and per-image prediction as JSON to this path", None),
     ("--vlm-seed", "vlm_seed", "seed of the closed-set shuffles, overriding each spec's 'seed'", None),
+    (
+        "--vlm-prefix-reuse",
+        "vlm_prefix_reuse",
+        "on: encode each image and the prompt's shared start once for all its questions; off: plain generate",
+        "on",
+    ),
+    (
+        "--vlm-early-stop",
+        "vlm_early_stop",
+        "on: stop decoding an answer once it is settled among the strategy's answers; off: decode to the end",
+        "on",
+    ),
 )
 
 
@@ -96,6 +110,14 @@ def _int(config: pytest.Config, ini: str, minimum: int) -> int | None:
     return number
 
 
+def _switch(config: pytest.Config, ini: str) -> bool:
+    value = (_value(config, ini) or "on").lower()
+    if value not in ("on", "off"):
+        flag = "--" + ini.replace("_", "-")
+        raise pytest.UsageError(f"{flag} / {ini}: expected on or off, got {value!r}")
+    return value == "on"
+
+
 def read_options(config: pytest.Config) -> VlmOptions:
     models = _split(config.getoption("vlm_model")) or _split(config.getini("vlm_models"))
     json_path = _value(config, "vlm_json")
@@ -108,4 +130,6 @@ def read_options(config: pytest.Config) -> VlmOptions:
         batch_size=_int(config, "vlm_batch_size", 1) or 32,
         files=tuple(config.getoption("vlm_files")) or tuple(config.getini("vlm_files")),
         seed=_int(config, "vlm_seed", 0),
+        prefix_reuse=_switch(config, "vlm_prefix_reuse"),
+        early_stop=_switch(config, "vlm_early_stop"),
     )

@@ -73,7 +73,15 @@ def vlm_model_pool(pytestconfig: pytest.Config) -> Iterator[Any]:
     from pytest_vlm.models.pool import ModelPool
 
     options = pytestconfig.stash[OPTIONS_KEY]
-    pool = ModelPool(RuntimeOptions(device=options.device, dtype=options.dtype, batch_size=options.batch_size))
+    pool = ModelPool(
+        RuntimeOptions(
+            device=options.device,
+            dtype=options.dtype,
+            batch_size=options.batch_size,
+            prefix_reuse=options.prefix_reuse,
+            early_stop=options.early_stop,
+        )
+    )
     yield pool
     pool.close()
 

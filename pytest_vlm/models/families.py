@@ -31,6 +31,10 @@ class Family:
 
     name: str
     nested_images: bool = False  # the processor wants [[image], [image], ...] for a batch
+    # Prefix reuse (models/prefix.py): how text positions continue after a reused prefix
+    # ("linear", or "mrope" for Qwen2-VL's 3-D positions), or why a prefix cannot be reused.
+    positions: str = "linear"
+    no_reuse: str = ""
 
     def render(self, processor: Any, prompt: str) -> str:
         """The text the processor receives for ``prompt`` about one image."""
@@ -79,15 +83,22 @@ DEFAULT_FAMILY = Family("chat-template")
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
-        Family("qwen2_vl"),
-        Family("qwen2_5_vl"),
+        Family("qwen2_vl", positions="mrope"),
+        Family("qwen2_5_vl", positions="mrope"),
         Family("llava_next"),
         Family("internvl"),
-        Family("mllama", nested_images=True),
+        Family(
+            "mllama",
+            nested_images=True,
+            no_reuse="the image enters through cross-attention layers, not as tokens of a reusable prefix",
+        ),
         Family("gemma3", nested_images=True),
         Family("idefics3", nested_images=True),
         GenericTemplateFamily("smolvlm", nested_images=True),
-        RawPrefixFamily("paligemma"),
+        RawPrefixFamily(
+            "paligemma",
+            no_reuse="prefix-LM: the prompt attends bidirectionally to the image, so the image's cache depends on it",
+        ),
     )
 }
 

@@ -8,19 +8,18 @@ import resource
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import ContinuationScore, GenerationRequest, ImageSource, ScoreRequest
 from pytest_vlm.models.prefix import (
-    NOT_REUSED,
+    POSITIONS,
     LinearPositions,
     Prefix,
     PrefixCache,
     PromptSplit,
     assemble,
-    positions_for,
     split_prefixes,
 )
 from pytest_vlm.models.registry import ModelSpec
@@ -152,11 +151,10 @@ class HFModel:
         if not runtime.prefix_reuse:
             self.plain_reason = "prefix reuse switched off"
         else:
-            model_type = self.model.config.model_type
-            self._positions = positions_for(model_type)
-            if self._positions is None:
-                self.plain_reason = f"{model_type}: {NOT_REUSED[model_type]}"
+            if self.family.no_reuse:
+                self.plain_reason = f"{self.family.name}: {self.family.no_reuse}"
             else:
+                self._positions = POSITIONS[self.family.positions]()
                 self._split = PromptSplit.of(self._chat)
                 if self._split is None:
                     self.plain_reason = "the chat template does not keep the prompt as one piece of text"
@@ -178,10 +176,7 @@ class HFModel:
                 result = run(chunk)
             except torch.OutOfMemoryError as exc:
                 if self.batch_size == 1:
-                    raise ModelError(
-                        f"model {self.name} ran out of {self.device} memory with batch size 1; "
-                        "use a smaller dtype (--vlm-dtype) or a larger device"
-                    ) from exc
+                    raise self._out_of_memory() from exc
                 self.batch_size = max(1, self.batch_size // 2)
                 self._prefixes.clear()
                 if self.device.startswith("cuda"):
@@ -190,11 +185,19 @@ class HFModel:
             yield chunk, result
             start += len(chunk)
 
+    def _out_of_memory(self) -> ModelError:
+        return ModelError(
+            f"model {self.name} ran out of {self.device} memory with batch size 1; "
+            "use a smaller dtype (--vlm-dtype) or a larger device"
+        )
+
     # -- generation ------------------------------------------------------------------------------
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         if not requests:
             return []
+        if self.spec.max_new_tokens:  # the alias's decoding budget wins over the strategy's
+            requests = [replace(r, max_new_tokens=self.spec.max_new_tokens) for r in requests]
         if self.plain_reason is None:
             answers = self._generate_reused(requests)
             if answers is not None:
@@ -214,7 +217,7 @@ class HFModel:
             images = [self._images.get(requests[i].image) for i in batch]
             inputs = self.family.inputs(self.processor, images, [texts[i] for i in batch])
             inputs = inputs.to(self.device)
-            max_new = self.spec.max_new_tokens or max(requests[i].max_new_tokens for i in batch)
+            max_new = max(requests[i].max_new_tokens for i in batch)
             with torch.inference_mode():
                 output = self.model.generate(**inputs, generation_config=self._generation, max_new_tokens=max_new)
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
@@ -226,9 +229,10 @@ class HFModel:
                 answers[i] = text.strip()
         return answers
 
-    def _plan(self, prompts: Sequence[str], shared: Sequence[int]) -> list[tuple[str, list[int]]] | None:
+    def _plan(self, prompts: Sequence[str], shared: Sequence[int]) -> list[tuple[str, list[int], str]] | None:
         """For each prompt, the text to encode once per image (the head, plus the shared start of
-        the prompt) and the token ids that follow it; None when the template gets in the way.
+        the prompt), the token ids that follow it and the whole chat text; None when the template
+        gets in the way.
 
         The shared start is cut at a space, and kept only where the full chat's tokens begin with
         its own tokens, so the ids that follow are exactly the plain path's."""
@@ -244,11 +248,12 @@ class HFModel:
         distinct = sorted(set(starts) | {split.head})
         start_ids = dict(zip(distinct, self.tokenizer(distinct, add_special_tokens=False)["input_ids"]))
         plan = []
-        for start, full in zip(starts, self.tokenizer(chats, add_special_tokens=False)["input_ids"]):
+        full_ids = self.tokenizer(chats, add_special_tokens=False)["input_ids"]
+        for start, full, chat in zip(starts, full_ids, chats):
             for text in (start, split.head):
                 ids = start_ids[text]
                 if len(full) > len(ids) and full[: len(ids)] == ids:
-                    plan.append((text, full[len(ids) :]))
+                    plan.append((text, full[len(ids) :], chat))
                     break
             else:
                 return None
@@ -258,8 +263,8 @@ class HFModel:
         plan = self._plan([r.prompt for r in requests], [r.shared for r in requests])
         if plan is None:
             return None
-        items = [(r.image, start) for r, (start, _) in zip(requests, plan)]
-        if not self._reuse_checked and not self._check_reuse(items[0], plan[0][1]):
+        items = [(r.image, start) for r, (start, _, _) in zip(requests, plan)]
+        if not self._reuse_checked and not self._check_reuse(items[0], plan[0][1], plan[0][2]):
             return None
         order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(plan[i][1]), i))
         answers: list[str] = [""] * len(requests)
@@ -287,9 +292,7 @@ class HFModel:
         for start in range(0, len(keys), self.batch_size):
             chunk = keys[start : start + self.batch_size]
             images = [self._images.get(missing[key][0]) for key in chunk]
-            inputs = self.processor(
-                images=images, text=[missing[key][1] for key in chunk], return_tensors="pt", padding=True
-            ).to(self.device)
+            inputs = self.family.inputs(self.processor, images, [missing[key][1] for key in chunk]).to(self.device)
             positions, starts = self._positions.prefix(self.model, inputs)
             with torch.inference_mode():
                 out = self.model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
@@ -375,7 +378,7 @@ class HFModel:
         # An answer settled on the start of a choice ("back") is recorded as that choice.
         return [choice if choice is not None and settled_on_prefix(a, choice) else a for a, choice in zip(answers, decided)]
 
-    def _check_reuse(self, item: tuple[ImageSource, str], suffix_ids: Sequence[int]) -> bool:
+    def _check_reuse(self, item: tuple[ImageSource, str], suffix_ids: Sequence[int], chat: str) -> bool:
         """Once per model: the reused prefix must give the plain path's tokens and next-token logits.
 
         Catches templates whose text does not tokenize the same in two pieces, and families whose
@@ -383,10 +386,17 @@ class HFModel:
         """
         import torch
 
+        try:
+            same = self._matches_plain_path(item, suffix_ids, chat)
+        except torch.OutOfMemoryError as exc:  # one row: nothing smaller to try
+            raise self._out_of_memory() from exc
         self._reuse_checked = True
-        source, start = item
-        text = start + self.tokenizer.decode(suffix_ids)
-        inputs = self.processor(images=[self._images.get(source)], text=[text], return_tensors="pt").to(self.device)
+        return same
+
+    def _matches_plain_path(self, item: tuple[ImageSource, str], suffix_ids: Sequence[int], chat: str) -> bool:
+        import torch
+
+        inputs = self.family.inputs(self.processor, [self._images.get(item[0])], [chat]).to(self.device)
         prefix = self._encode_heads([item])[0]
         if inputs["input_ids"][0].tolist() != prefix.input_ids.tolist() + list(suffix_ids):
             self.plain_reason = "the chat text does not tokenize the same split after the image"
@@ -416,7 +426,9 @@ class HFModel:
             return []
         if self.plain_reason is None:
             plan = self._plan([r.prompt for r in requests], [0] * len(requests))
-            if plan is not None and (self._reuse_checked or self._check_reuse((requests[0].image, plan[0][0]), plan[0][1])):
+            if plan is not None and (
+                self._reuse_checked or self._check_reuse((requests[0].image, plan[0][0]), plan[0][1], plan[0][2])
+            ):
                 return self._score_reused(requests)
         return self._score_plain(requests)
 

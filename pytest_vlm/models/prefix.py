@@ -10,9 +10,10 @@ and decoding continues from there with plain greedy argmax.
 Positions must be those the plain path would give: text positions continue after the prefix's last
 real position (1-D for most families; Qwen2-VL and Qwen2.5-VL use 3-D multimodal RoPE, whose text
 positions restart after the image's largest index). Families whose attention is not causal over
-the prompt (PaliGemma's prefix-LM), that attend to the image through cross-attention (Mllama) or
-that mix sliding-window layers into the cache (Gemma 3) are not reused: they take the plain path.
-Every other family is checked once against the plain path before its first reuse.
+the prompt (PaliGemma's prefix-LM) or that attend to the image through cross-attention (Mllama)
+are not reused: they take the plain path.
+``models/families.py`` says which, per family. Every other family, including ones not listed
+there, is checked once against the plain path before its first reuse.
 """
 
 from __future__ import annotations
@@ -22,13 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Families whose prefix cannot be reused as is, and why (shown by ``HFModel.describe``).
-NOT_REUSED = {
-    "paligemma": "prefix-LM: the prompt attends bidirectionally to the image, so the image's cache depends on it",
-    "mllama": "the image enters through cross-attention layers, not as tokens of a reusable prefix",
-    "gemma3": "sliding-window layers and bidirectional attention over image tokens",
-}
-MROPE_FAMILIES = ("qwen2_vl", "qwen2_5_vl")
 _SENTINEL = "\ue000pytest-vlm-prompt\ue000"
 
 
@@ -133,10 +127,7 @@ class MultimodalRopePositions(LinearPositions):
         return super().following(starts, mask).unsqueeze(0).expand(3, -1, -1)
 
 
-def positions_for(model_type: str) -> LinearPositions | None:
-    if model_type in NOT_REUSED:
-        return None
-    return MultimodalRopePositions() if model_type in MROPE_FAMILIES else LinearPositions()
+POSITIONS: dict[str, type[LinearPositions]] = {"linear": LinearPositions, "mrope": MultimodalRopePositions}
 
 
 def assemble(prefixes: Sequence[Prefix], suffixes: Sequence[Sequence[int]], pad_id: int, device: Any) -> dict[str, Any]:
