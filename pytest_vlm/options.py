@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_vlm.models.openai_compat import ApiOptions
+
 DEFAULT_FILES = ("*.vlm.yaml", "*.vlm.yml")
 
 
@@ -20,6 +22,7 @@ class VlmOptions:
     batch_size: int
     files: tuple[str, ...]
     seed: int | None
+    api: ApiOptions = ApiOptions()  # OpenAI-compatible servers: --vlm-api-*
 
 
 # (option, ini key, help, kind): one table so each flag and its ini key cannot drift apart.
@@ -29,6 +32,11 @@ _VALUED = (
     ("--vlm-batch-size", "vlm_batch_size", "prompts per model call batch", "32"),
     ("--vlm-json", "vlm_json", "write every metric and per-image prediction as JSON to this path", None),
     ("--vlm-seed", "vlm_seed", "seed of the closed-set shuffles, overriding each spec's 'seed'", None),
+    ("--vlm-api-base", "vlm_api_base", "base URL of the OpenAI-compatible server for openai: models and gpt-4o", None),
+    ("--vlm-api-key-env", "vlm_api_key_env", "environment variable holding the API key (default OPENAI_API_KEY)", None),
+    ("--vlm-api-concurrency", "vlm_api_concurrency", "requests in flight at once per remote model", "8"),
+    ("--vlm-api-timeout", "vlm_api_timeout", "seconds to wait for one remote answer before retrying", "120"),
+    ("--vlm-api-retries", "vlm_api_retries", "retries after a 429, 5xx, timeout or lost connection", "4"),
 )
 
 
@@ -102,4 +110,37 @@ def read_options(config: pytest.Config) -> VlmOptions:
         batch_size=_int(config, "vlm_batch_size", 1) or 32,
         files=tuple(config.getoption("vlm_files")) or tuple(config.getini("vlm_files")),
         seed=_int(config, "vlm_seed", 0),
+        api=_api_options(config),
+    )
+
+
+def _api_options(config: pytest.Config) -> ApiOptions:
+    from pytest_vlm.errors import ModelError
+    from pytest_vlm.models.openai_compat import check_url
+
+    base_url = _value(config, "vlm_api_base")
+    if base_url is not None:
+        try:
+            check_url(base_url, "--vlm-api-base / vlm_api_base")
+        except ModelError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    key_env = _value(config, "vlm_api_key_env")
+    if key_env is not None and not key_env.replace("_", "a").isalnum():
+        raise pytest.UsageError(
+            f"--vlm-api-key-env / vlm_api_key_env: expected the NAME of an environment variable "
+            f"(letters, digits, _), not {key_env[:4]!r}...; never put the key itself on the command line"
+        )
+    timeout = _value(config, "vlm_api_timeout") or "120"
+    try:
+        timeout_s = float(timeout)
+    except ValueError:
+        timeout_s = -1.0
+    if not timeout_s > 0:
+        raise pytest.UsageError(f"--vlm-api-timeout / vlm_api_timeout: expected seconds > 0, got {timeout!r}")
+    return ApiOptions(
+        base_url=base_url,
+        key_env=key_env,
+        concurrency=_int(config, "vlm_api_concurrency", 1) or 8,
+        timeout_s=timeout_s,
+        retries=_int(config, "vlm_api_retries", 0) or 0,
     )

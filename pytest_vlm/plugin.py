@@ -68,7 +68,9 @@ def vlm_model_pool(pytestconfig: pytest.Config) -> Iterator[Any]:
     from pytest_vlm.models.pool import ModelPool
 
     options = pytestconfig.stash[OPTIONS_KEY]
-    pool = ModelPool(RuntimeOptions(device=options.device, dtype=options.dtype, batch_size=options.batch_size))
+    pool = ModelPool(
+        RuntimeOptions(device=options.device, dtype=options.dtype, batch_size=options.batch_size, api=options.api)
+    )
     yield pool
     pool.close()
 

@@ -9,11 +9,14 @@ import sys
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import ContinuationScore, GenerationRequest, ImageSource, ScoreRequest
 from pytest_vlm.models.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from pytest_vlm.models.openai_compat import ApiOptions
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class RuntimeOptions:
     device: str = "auto"
     dtype: str = "auto"
     batch_size: int = 32
+    api: ApiOptions | None = None  # remote (OpenAI-compatible) models: base URL, concurrency, timeouts
 
 
 def choose_device(device: str) -> str:

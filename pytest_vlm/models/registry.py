@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pytest_vlm.errors import ModelError, did_you_mean
 
@@ -23,6 +25,9 @@ class ModelSpec:
     revision: str | None = None
     trust_remote_code: bool = False
     notes: str = ""
+    # Backend settings that are not a checkpoint (e.g. "base_url", "api_key_env" for "openai");
+    # left out of the hash so specs stay usable as dict keys.
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 ALIASES: dict[str, ModelSpec] = {
@@ -36,6 +41,20 @@ ALIASES: dict[str, ModelSpec] = {
         ),
         ModelSpec("qwen2-vl-2b", "hf", "Qwen/Qwen2-VL-2B-Instruct"),
         ModelSpec("qwen2-vl-7b", "hf", "Qwen/Qwen2-VL-7B-Instruct"),
+        ModelSpec(
+            "gpt-4o",
+            "openai",
+            "gpt-4o",
+            options={"base_url": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY"},
+            notes="OpenAI API; key from OPENAI_API_KEY",
+        ),
+        ModelSpec(
+            "gpt-4o-mini",
+            "openai",
+            "gpt-4o-mini",
+            options={"base_url": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY"},
+            notes="OpenAI API; key from OPENAI_API_KEY",
+        ),
         ModelSpec("scripted:oracle", "scripted", "oracle", notes="always right: checks spec plumbing"),
         ModelSpec("scripted:noisy", "scripted", "noisy", notes="unreadable answers for ~30% of images"),
         ModelSpec("scripted:mute", "scripted", "mute", notes="never gives a readable answer"),
@@ -48,6 +67,8 @@ def resolve_model(name: str, *, base_dir: Path) -> ModelSpec:
     name = name.strip()
     if name in ALIASES:
         return ALIASES[name]
+    if name.startswith("openai:"):
+        return openai_model(name)
     path = Path(name).expanduser()
     if not path.is_absolute():
         path = base_dir / path
@@ -66,3 +87,11 @@ def resolve_model(name: str, *, base_dir: Path) -> ModelSpec:
         f"unknown model {name!r}{did_you_mean(name, ALIASES)}; known aliases: {', '.join(ALIASES)}; "
         "or give a hub id (owner/name) or a checkpoint folder"
     )
+
+
+def openai_model(name: str) -> ModelSpec:
+    """``openai:MODEL[@URL]``: MODEL on an OpenAI-compatible server (URL, else --vlm-api-base, else OpenAI)."""
+    from pytest_vlm.models.openai_compat import parse_model_name
+
+    model, url = parse_model_name(name)
+    return ModelSpec(name=f"openai:{model}", backend="openai", source=model, options={"url": url} if url else {})
