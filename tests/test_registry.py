@@ -144,9 +144,9 @@ def test_unknown_name_with_did_you_mean(tmp_path: Path) -> None:
 
 def test_unknown_name_without_close_match(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as exc:
-        resolve_model("gpt", base_dir=tmp_path)
+        resolve_model("zzz", base_dir=tmp_path)  # ('gpt' would now suggest gpt-4o)
     assert str(exc.value) == (
-        f"unknown model 'gpt'; known aliases: {ALIAS_NAMES}; or give a hub id (owner/name) or a checkpoint folder"
+        f"unknown model 'zzz'; known aliases: {ALIAS_NAMES}; or give a hub id (owner/name) or a checkpoint folder"
     )
 
 
