@@ -64,8 +64,10 @@ class ScriptedServer:
                     reply = server.script.pop(0) if len(server.script) > 1 else server.script[0]
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                time.sleep(reply.delay_s)
+                with server._lock:  # before answering: the client may send its next request at once
+                    server.in_flight -= 1
                 try:
-                    time.sleep(reply.delay_s)
                     payload = reply.body
                     if payload is None and reply.status == 200:
                         text = reply.answer.replace("{prompt}", body["messages"][0]["content"][1]["text"])
@@ -80,9 +82,6 @@ class ScriptedServer:
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and left
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -327,3 +326,94 @@ def test_describe_and_repr_hold_no_secrets(monkeypatch) -> None:
     for text in (json.dumps(info), repr(model)):
         assert KEY not in text and "pw" not in text and "token" not in text
     assert KEY not in repr(vars(model))  # what --showlocals would print of it
+
+
+# --- through pytest: options, errors and reports ---
+
+SPEC = """
+dataset:
+  generated: shapes
+  count: 7
+  seed: 3
+classes: [circle, square, triangle, star, cross, heart, background]
+background: background
+strategies:
+  closed_set:
+    votes: 1
+"""
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_ini_options_reach_the_model(pytester: pytest.Pytester, server: ScriptedServer, xdist: list[str]) -> None:
+    pytester.makeini(f"[pytest]\nvlm_api_base = {server.url}\nvlm_api_concurrency = 2\nvlm_api_retries = 0\n")
+    pytester.makefile(".vlm.yaml", shapes=SPEC.replace("closed_set:", "binary: {}\n  closed_set:"))
+    result = pytester.runpytest(
+        "--vlm-model", "openai:served", "--vlm-json", "out.json", "--vlm-update-snapshots", *xdist
+    )
+    result.assert_outcomes(passed=2)
+    report = json.loads((pytester.path / "out.json").read_text())
+    closed = next(r for r in report["results"] if r["strategy"] == "closed_set")
+    assert [p["prediction"] for p in closed["predictions"]] == ["circle"] * 7
+    assert closed["model_info"]["base_url"] == server.url
+    assert (closed["model_info"]["concurrency"], closed["model_info"]["retries"]) == (2, 0)
+    assert len(server.requests) == 7 + 7 * 6  # closed_set once per image, binary once per shape
+
+
+def test_auth_failure_fails_the_items_and_leaks_no_key(
+    pytester: pytest.Pytester, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    server.script = [Reply(401, body=f"Incorrect API key provided: {KEY}".encode())]
+    pytester.makefile(".vlm.yaml", shapes=SPEC)
+    result = pytester.runpytest("--vlm-model", f"openai:served@{server.url}", "--vlm-json", "out.json", "-l")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "shapes on openai:served with closed_set:",
+            f"model openai:served: {server.url} refused the request (HTTP 401): the key in OPENAI_API_KEY was "
+            "refused. Set OPENAI_API_KEY to a valid API key*",
+        ]
+    )
+    assert KEY not in result.stdout.str() + result.stderr.str()
+    assert KEY not in (pytester.path / "out.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--vlm-api-timeout", "0"], "--vlm-api-timeout / vlm_api_timeout: expected seconds > 0, got '0'"),
+        (["--vlm-api-timeout", "soon"], "--vlm-api-timeout / vlm_api_timeout: expected seconds > 0, got 'soon'"),
+        (["--vlm-api-concurrency", "0"], "--vlm-api-concurrency / vlm_api_concurrency: must be >= 1, got 0"),
+        (["--vlm-api-retries", "x"], "--vlm-api-retries / vlm_api_retries: expected an integer, got 'x'"),
+        (
+            ["--vlm-api-base", "gpu-box:8000"],
+            "--vlm-api-base / vlm_api_base: 'gpu-box:8000' is not an http(s) URL; give the server's base URL, "
+            "e.g. http://HOST:8000/v1",
+        ),
+        (
+            ["--vlm-api-key-env", f"{KEY}-x"],
+            "--vlm-api-key-env / vlm_api_key_env: expected the NAME of an environment variable (letters, digits, _), "
+            "not 'sk-t'...; never put the key itself on the command line",
+        ),
+        (
+            ["--vlm-model", "openai:"],
+            "--vlm-model: model 'openai:': no model name after 'openai:'; write openai:MODEL or "
+            "openai:MODEL@http://HOST:PORT/v1",
+        ),
+    ],
+)
+def test_bad_api_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"ERROR: {message}" in result.stderr.lines
+    assert KEY not in result.stderr.str()
+
+
+def test_list_models_shows_the_openai_aliases(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--vlm-list-models")
+    result.stdout.fnmatch_lines(
+        [
+            "gpt-4o *openai*gpt-4o*OpenAI API; key from OPENAI_API_KEY",
+            "gpt-4o-mini *openai*gpt-4o-mini*OpenAI API; key from OPENAI_API_KEY",
+        ]
+    )
