@@ -140,8 +140,9 @@ def test_request_is_one_user_turn_image_then_text_greedy(server: ScriptedServer,
     assert np.array_equal(np.asarray(sent), np.asarray(image().load()))  # lossless: the same pixels
 
 
-def test_no_key_means_no_authorization_header(server: ScriptedServer, monkeypatch) -> None:
+def test_no_key_means_no_authorization_header_and_loopback_skips_proxies(server: ScriptedServer, monkeypatch) -> None:
     monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # a proxy that is not there
     assert server.model().generate([ask()]) == ["circle"]
     assert "Authorization" not in server.requests[0][0]
 
@@ -417,3 +418,11 @@ def test_list_models_shows_the_openai_aliases(pytester: pytest.Pytester) -> None
             "gpt-4o-mini *openai*gpt-4o-mini*OpenAI API; key from OPENAI_API_KEY",
         ]
     )
+
+
+def test_likelihood_needs_scores_a_server_does_not_give(server: ScriptedServer) -> None:
+    from pytest_vlm.strategies.likelihood import Likelihood, LikelihoodParams
+
+    strategy = Likelihood(LikelihoodParams(), classes=("circle", "square"), background=None, seed=0)
+    with pytest.raises(ModelError, match=r"^model openai:served cannot score answers, so it cannot run the likelihood"):
+        strategy.run(server.model(), [image()])
