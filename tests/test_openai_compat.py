@@ -211,6 +211,15 @@ def test_auth_failure_names_the_variable_and_never_the_key(server: ScriptedServe
     assert len(server.requests) == 1  # no retry on an auth failure
 
 
+def test_a_failure_for_good_stops_the_other_requests_retrying(server: ScriptedServer) -> None:
+    server.script = [Reply(503, headers={"Retry-After": "60"}), Reply(401)]
+    start = time.perf_counter()
+    with pytest.raises(ModelError, match=r"\(HTTP 401\)"):
+        server.model(ApiOptions(concurrency=2, retries=3, key_env=KEY_ENV)).generate([ask(0), ask(1)])
+    assert time.perf_counter() - start < 10  # not the 60 s the 503 asked for
+    assert len(server.requests) == 2
+
+
 def test_auth_failure_without_a_key_says_to_set_it(server: ScriptedServer, monkeypatch) -> None:
     monkeypatch.delenv(KEY_ENV, raising=False)
     server.script = [Reply(403)]

@@ -23,7 +23,7 @@ import urllib.parse
 import urllib.request
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,26 +135,30 @@ class OpenAICompatModel:
         handlers = [urllib.request.ProxyHandler({})] if host in _LOOPBACK else []
         self._opener = urllib.request.build_opener(*handlers)
         self._images: OrderedDict[str, str] = OrderedDict()
+        self._images_lock = threading.Lock()
 
     # --- the protocol -------------------------------------------------------------------------
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        """Answers in request order; identical requests are sent once, at most ``concurrency`` at a time."""
+        """Answers in request order; identical requests are sent once, at most ``concurrency`` at a time.
+
+        Bodies are built in the worker threads, so at most ``concurrency`` encoded images beyond
+        the cache are alive at once. The first request that fails for good stops the others.
+        """
         unique: dict[tuple[str, str, int], GenerationRequest] = {}
         for request in requests:
             unique.setdefault(_key(request), request)
-        bodies = [self._body(request) for request in unique.values()]
-        stop = threading.Event()  # set on the first failure: the other requests stop retrying
-        with ThreadPoolExecutor(max_workers=min(self.api.concurrency, max(1, len(bodies)))) as pool:
-            futures = [pool.submit(self._complete, body, i, stop) for i, body in enumerate(bodies)]
-            try:
-                answers = [future.result() for future in futures]
-            except BaseException:
+        stop = threading.Event()
+        with ThreadPoolExecutor(max_workers=min(self.api.concurrency, max(1, len(unique)))) as pool:
+            futures = [pool.submit(self._complete, r, i, stop) for i, r in enumerate(unique.values())]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in futures if f in done and f.exception() is not None), None)
+            if failed is not None:
                 stop.set()
                 for future in futures:
                     future.cancel()
-                raise
-        by_key = dict(zip(unique, answers))
+                raise failed.exception()  # type: ignore[misc]
+        by_key = dict(zip(unique, (future.result() for future in futures)))
         return [by_key[_key(request)] for request in requests]
 
     def describe(self) -> dict[str, Any]:
@@ -192,20 +196,29 @@ class OpenAICompatModel:
         }
 
     def _data_url(self, source: ImageSource) -> str:
-        """The decoded image as PNG: lossless, so the server sees the pixels an in-process model sees."""
-        if source.id in self._images:
-            self._images.move_to_end(source.id)
-            return self._images[source.id]
+        """The decoded image as PNG: lossless, so the server sees the pixels an in-process model sees.
+
+        Cached by image id (K votes or n-1 questions about one image encode it once); two threads
+        may both encode an image that is not cached yet, which costs time, not correctness.
+        """
+        with self._images_lock:
+            if source.id in self._images:
+                self._images.move_to_end(source.id)
+                return self._images[source.id]
         buffer = io.BytesIO()
         source.load().save(buffer, format="PNG")
         url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-        self._images[source.id] = url
-        if len(self._images) > 256:
-            self._images.popitem(last=False)
+        with self._images_lock:
+            self._images[source.id] = url
+            if len(self._images) > 256:
+                self._images.popitem(last=False)
         return url
 
-    def _complete(self, body: dict[str, Any], index: int, stop: threading.Event) -> str:
+    def _complete(self, request: GenerationRequest, index: int, stop: threading.Event) -> str:
         """POST one request, retrying 429s, 5xx, timeouts and dropped connections with backoff."""
+        if stop.is_set():
+            return ""  # another request failed for good: its error is the one reported
+        body = self._body(request)
         attempts = self.api.retries + 1
         for attempt in range(attempts):
             try:
