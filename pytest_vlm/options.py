@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,17 +127,17 @@ def _api_options(config: pytest.Config) -> ApiOptions:
         except ModelError as exc:
             raise pytest.UsageError(str(exc)) from None
     key_env = _value(config, "vlm_api_key_env")
-    if key_env is not None and not key_env.replace("_", "a").isalnum():
-        raise pytest.UsageError(
-            f"--vlm-api-key-env / vlm_api_key_env: expected the NAME of an environment variable "
-            f"(letters, digits, _), not {key_env[:4]!r}...; never put the key itself on the command line"
+    if key_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
+        raise pytest.UsageError(  # the value is not echoed: it may be the key itself
+            "--vlm-api-key-env / vlm_api_key_env: expected the NAME of an environment variable "
+            "(letters, digits, _), e.g. OPENAI_API_KEY; never put the key itself on the command line or in an ini file"
         )
     timeout = _value(config, "vlm_api_timeout") or "120"
     try:
         timeout_s = float(timeout)
     except ValueError:
         timeout_s = -1.0
-    if not timeout_s > 0:
+    if not (timeout_s > 0 and math.isfinite(timeout_s)):
         raise pytest.UsageError(f"--vlm-api-timeout / vlm_api_timeout: expected seconds > 0, got {timeout!r}")
     return ApiOptions(
         base_url=base_url,
