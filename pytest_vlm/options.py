@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from pytest_vlm.models.openai_compat import ApiOptions
 
 DEFAULT_FILES = ("*.vlm.yaml", "*.vlm.yml")
 
@@ -22,6 +26,7 @@ class VlmOptions:
     seed: int | None
     prefix_reuse: bool = True
     early_stop: bool = True
+    api: ApiOptions = ApiOptions()  # OpenAI-compatible servers: --vlm-api-*
 
 
 # (option, ini key, help, kind): one table so each flag and its ini key cannot drift apart.
@@ -43,6 +48,11 @@ _VALUED = (
         "on: stop decoding an answer once it is settled among the strategy's answers; off: decode to the end",
         "on",
     ),
+    ("--vlm-api-base", "vlm_api_base", "base URL of the OpenAI-compatible server for openai: models and gpt-4o", None),
+    ("--vlm-api-key-env", "vlm_api_key_env", "environment variable holding the API key (default OPENAI_API_KEY)", None),
+    ("--vlm-api-concurrency", "vlm_api_concurrency", "requests in flight at once per remote model", "8"),
+    ("--vlm-api-timeout", "vlm_api_timeout", "seconds to wait for one remote answer before retrying", "120"),
+    ("--vlm-api-retries", "vlm_api_retries", "retries after a 429, 5xx, timeout or lost connection", "4"),
 )
 
 
@@ -132,4 +142,37 @@ def read_options(config: pytest.Config) -> VlmOptions:
         seed=_int(config, "vlm_seed", 0),
         prefix_reuse=_switch(config, "vlm_prefix_reuse"),
         early_stop=_switch(config, "vlm_early_stop"),
+        api=_api_options(config),
+    )
+
+
+def _api_options(config: pytest.Config) -> ApiOptions:
+    from pytest_vlm.errors import ModelError
+    from pytest_vlm.models.openai_compat import check_url
+
+    base_url = _value(config, "vlm_api_base")
+    if base_url is not None:
+        try:
+            check_url(base_url, "--vlm-api-base / vlm_api_base")
+        except ModelError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    key_env = _value(config, "vlm_api_key_env")
+    if key_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
+        raise pytest.UsageError(  # the value is not echoed: it may be the key itself
+            "--vlm-api-key-env / vlm_api_key_env: expected the NAME of an environment variable "
+            "(letters, digits, _), e.g. OPENAI_API_KEY; never put the key itself on the command line or in an ini file"
+        )
+    timeout = _value(config, "vlm_api_timeout") or "120"
+    try:
+        timeout_s = float(timeout)
+    except ValueError:
+        timeout_s = -1.0
+    if not (timeout_s > 0 and math.isfinite(timeout_s)):
+        raise pytest.UsageError(f"--vlm-api-timeout / vlm_api_timeout: expected seconds > 0, got {timeout!r}")
+    return ApiOptions(
+        base_url=base_url,
+        key_env=key_env,
+        concurrency=_int(config, "vlm_api_concurrency", 1) or 8,
+        timeout_s=timeout_s,
+        retries=_int(config, "vlm_api_retries", 0) or 0,
     )

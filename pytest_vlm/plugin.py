@@ -80,6 +80,7 @@ def vlm_model_pool(pytestconfig: pytest.Config) -> Iterator[Any]:
             batch_size=options.batch_size,
             prefix_reuse=options.prefix_reuse,
             early_stop=options.early_stop,
+            api=options.api,
         )
     )
     yield pool

@@ -9,7 +9,7 @@ import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import ContinuationScore, GenerationRequest, ImageSource, ScoreRequest
@@ -25,6 +25,9 @@ from pytest_vlm.models.prefix import (
 from pytest_vlm.models.registry import ModelSpec
 from pytest_vlm.strategies.answers import settled, settled_on_prefix
 
+if TYPE_CHECKING:
+    from pytest_vlm.models.openai_compat import ApiOptions
+
 
 @dataclass(frozen=True)
 class RuntimeOptions:
@@ -35,6 +38,7 @@ class RuntimeOptions:
     batch_size: int = 32
     prefix_reuse: bool = True  # encode each image once and reuse it for every question about it
     early_stop: bool = True  # stop decoding a row once its answer is settled among the request's choices
+    api: ApiOptions | None = None  # remote (OpenAI-compatible) models: base URL, concurrency, timeouts
 
 
 def choose_device(device: str) -> str:

@@ -17,6 +17,10 @@ def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> VisionLanguageModel:
         from pytest_vlm.models.scripted import ScriptedModel
 
         return ScriptedModel(spec.name, spec.source)
+    if spec.backend == "openai":
+        from pytest_vlm.models.openai_compat import OpenAICompatModel
+
+        return OpenAICompatModel(spec, runtime.api)
     raise ModelError(f"model {spec.name}: unknown backend {spec.backend!r}")
 
 

@@ -46,6 +46,9 @@ def _remote(name: str, source: str, notes: str) -> ModelSpec:
     return ModelSpec(name, "hf", source, trust_remote_code=True, notes=notes)
 
 
+_OPENAI = (("base_url", "https://api.openai.com/v1"), ("api_key_env", "OPENAI_API_KEY"))
+
+
 ALIASES: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -81,8 +84,8 @@ ALIASES: dict[str, ModelSpec] = {
         _remote("minicpm-v-2_6", "openbmb/MiniCPM-V-2_6", "remote code (hub modelling files)"),
         _remote("phi-3-vision", "microsoft/Phi-3-vision-128k-instruct", "remote code (hub modelling files)"),
         _remote("internvl2-2b", "OpenGVLab/InternVL2-2B", "original InternVL2, remote code; see internvl3-* for -hf"),
-        ModelSpec("gpt-4o", "openai", "gpt-4o", notes="OpenAI-compatible API; needs OPENAI_API_KEY"),
-        ModelSpec("gpt-4o-mini", "openai", "gpt-4o-mini", notes="OpenAI-compatible API; needs OPENAI_API_KEY"),
+        ModelSpec("gpt-4o", "openai", "gpt-4o", options=_OPENAI, notes="OpenAI API; key from OPENAI_API_KEY"),
+        ModelSpec("gpt-4o-mini", "openai", "gpt-4o-mini", options=_OPENAI, notes="OpenAI API; key from OPENAI_API_KEY"),
         ModelSpec(
             "resnet50-classifier",
             "classifier",
@@ -105,6 +108,8 @@ def resolve_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec]
     name = name.strip()
     if name in known:
         return known[name]
+    if name.startswith("openai:"):
+        return openai_model(name)
     path = Path(name).expanduser()
     if not path.is_absolute():
         path = base_dir / path
@@ -123,3 +128,11 @@ def resolve_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec]
         f"unknown model {name!r}{did_you_mean(name, known)}; known aliases: {', '.join(known)}; "
         "or give a hub id (owner/name) or a checkpoint folder"
     )
+
+
+def openai_model(name: str) -> ModelSpec:
+    """``openai:MODEL[@URL]``: MODEL on an OpenAI-compatible server (URL, else --vlm-api-base, else OpenAI)."""
+    from pytest_vlm.models.openai_compat import parse_model_name
+
+    model, url = parse_model_name(name)
+    return ModelSpec(name=f"openai:{model}", backend="openai", source=model, options=(("url", url),) if url else ())

@@ -1,0 +1,330 @@
+"""The OpenAI-compatible backend: GPT-4o, or any server speaking ``POST /v1/chat/completions``
+(vLLM, SGLang, TGI, ``transformers serve``).
+
+Standard library only (urllib + a thread pool), so pointing pytest-vlm at a server needs no extra
+package. Each request is one user turn: the image as a PNG data URL, then the prompt, answered
+greedily (temperature 0, a fixed seed) in at most ``max_new_tokens`` tokens. The API key is read
+from an environment variable and kept out of everything pytest-vlm writes: describe() (the JSON
+report), snapshots, error messages and reprs.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hashlib
+import io
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_vlm.errors import ModelError
+from pytest_vlm.models.base import GenerationRequest, ImageSource
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+PREFIX = "openai:"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_MAX_RETRY_AFTER_S = 120.0
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """How remote models are called (``--vlm-api-*`` / ``vlm_api_*``); ``None`` keeps each model's own."""
+
+    base_url: str | None = None  # overrides the alias's base URL, not one written in the model name
+    key_env: str | None = None  # overrides the alias's key variable
+    concurrency: int = 8
+    timeout_s: float = 120.0
+    retries: int = 4  # further attempts after a 429, a 5xx, a timeout or a dropped connection
+    backoff_s: float = 1.0  # first wait; doubles per attempt, capped at max_backoff_s
+    max_backoff_s: float = 30.0
+
+
+def parse_model_name(name: str) -> tuple[str, str | None]:
+    """``openai:MODEL`` or ``openai:MODEL@URL`` -> (MODEL, URL or None).
+
+    The URL is what follows the last ``@http://`` or ``@https://``, so model names that hold an
+    ``@`` themselves (``repo@revision``) still parse.
+    """
+    rest = name.removeprefix(PREFIX).strip()
+    cut = max(rest.rfind("@http://"), rest.rfind("@https://"))
+    model, url = (rest[:cut], rest[cut + 1 :]) if cut >= 0 else (rest, None)
+    if not model:
+        raise ModelError(
+            f"model {name!r}: no model name after 'openai:'; write openai:MODEL or openai:MODEL@http://HOST:PORT/v1"
+        )
+    if url is not None:
+        check_url(url, f"model {name!r}")
+    return model, url
+
+
+def check_url(url: str, where: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ModelError(
+            f"{where}: {url!r} is not an http(s) URL; give the server's base URL, e.g. http://HOST:8000/v1"
+        )
+
+
+def public_url(url: str) -> str:
+    """``url`` without user info, query or fragment: what may appear in reports and messages."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+class _Secret:
+    """The API key; its repr never shows it (tracebacks with --showlocals print reprs)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.value, "<redacted>") if self.value else text
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way worth retrying; ``wait_s`` is the server's Retry-After, if any."""
+
+    def __init__(self, reason: str, wait_s: float | None = None, timeout: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.wait_s = wait_s
+        self.timeout = timeout
+
+
+class OpenAICompatModel:
+    """A model behind an OpenAI-compatible chat-completions endpoint."""
+
+    def __init__(self, spec: Any, api: ApiOptions | None = None) -> None:
+        api = api or ApiOptions()
+        options = dict(getattr(spec, "options", None) or {})
+        self.name = spec.name
+        self.model = spec.source
+        self.api = api
+        url = options.get("url") or api.base_url or options.get("base_url") or OPENAI_BASE_URL
+        check_url(url, f"model {spec.name}")
+        self.base_url = url.rstrip("/")
+        self.key_env = api.key_env or options.get("api_key_env") or DEFAULT_KEY_ENV
+        self._key = _Secret(os.environ.get(self.key_env, "").strip())
+        if not self._key.value and urllib.parse.urlsplit(self.base_url).hostname == "api.openai.com":
+            raise ModelError(
+                f"model {spec.name}: {self.key_env} is not set; the OpenAI API needs a key. "
+                f"Export {self.key_env}=... (pytest-vlm reads it from the environment only and never writes it)"
+            )
+        host = urllib.parse.urlsplit(self.base_url).hostname
+        # A loopback server is never reached through a proxy from http_proxy/https_proxy.
+        handlers = [urllib.request.ProxyHandler({})] if host in _LOOPBACK else []
+        self._opener = urllib.request.build_opener(*handlers)
+        self._images: OrderedDict[str, str] = OrderedDict()
+        self._images_lock = threading.Lock()
+
+    # --- the protocol -------------------------------------------------------------------------
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        """Answers in request order; identical requests are sent once, at most ``concurrency`` at a time.
+
+        Bodies are built in the worker threads, so at most ``concurrency`` encoded images beyond
+        the cache are alive at once. The first request that fails for good stops the others.
+        """
+        unique: dict[tuple[str, str, int], GenerationRequest] = {}
+        for request in requests:
+            unique.setdefault(_key(request), request)
+        stop = threading.Event()
+        with ThreadPoolExecutor(max_workers=min(self.api.concurrency, max(1, len(unique)))) as pool:
+            futures = [pool.submit(self._complete, r, i, stop) for i, r in enumerate(unique.values())]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in futures if f in done and f.exception() is not None), None)
+            if failed is not None:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise failed.exception()  # type: ignore[misc]
+        by_key = dict(zip(unique, (future.result() for future in futures)))
+        return [by_key[_key(request)] for request in requests]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": "openai",
+            "model": self.model,
+            "base_url": public_url(self.base_url),
+            "api_key_env": self.key_env,
+            "api_key_set": bool(self._key.value),
+            "concurrency": self.api.concurrency,
+            "timeout_s": self.api.timeout_s,
+            "retries": self.api.retries,
+        }
+
+    def close(self) -> None:
+        self._images.clear()
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatModel({self.model!r} at {public_url(self.base_url)})"
+
+    # --- one request --------------------------------------------------------------------------
+
+    def _body(self, request: GenerationRequest) -> dict[str, Any]:
+        content = [
+            {"type": "image_url", "image_url": {"url": self._data_url(request.image)}},
+            {"type": "text", "text": request.prompt},
+        ]
+        return {
+            "model": self.model,
+            "messages": [{"role": "user", "content": content}],
+            "max_tokens": request.max_new_tokens,
+            "temperature": 0,
+            "seed": 0,
+            "stream": False,
+        }
+
+    def _data_url(self, source: ImageSource) -> str:
+        """The decoded image as PNG: lossless, so the server sees the pixels an in-process model sees.
+
+        Cached by image id (K votes or n-1 questions about one image encode it once); two threads
+        may both encode an image that is not cached yet, which costs time, not correctness.
+        """
+        with self._images_lock:
+            if source.id in self._images:
+                self._images.move_to_end(source.id)
+                return self._images[source.id]
+        buffer = io.BytesIO()
+        source.load().save(buffer, format="PNG")
+        url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        with self._images_lock:
+            self._images[source.id] = url
+            if len(self._images) > 256:
+                self._images.popitem(last=False)
+        return url
+
+    def _complete(self, request: GenerationRequest, index: int, stop: threading.Event) -> str:
+        """POST one request, retrying 429s, 5xx, timeouts and dropped connections with backoff."""
+        if stop.is_set():
+            return ""  # another request failed for good: its error is the one reported
+        body = self._body(request)
+        attempts = self.api.retries + 1
+        for attempt in range(attempts):
+            try:
+                return self._post(body)
+            except _Retryable as exc:
+                if attempt + 1 == attempts:
+                    raise self._gave_up(exc, attempts) from None
+                if stop.wait(self._wait_s(exc.wait_s, attempt, index)):
+                    break  # another request failed for good: its error is the one reported
+        return ""
+
+    def _wait_s(self, retry_after: float | None, attempt: int, index: int) -> float:
+        """The server's Retry-After when it gives one, else exponential backoff with jitter.
+
+        The jitter spreads concurrent retries apart; it comes from sha256 of the request's index
+        and the attempt, so a run's waits are reproducible.
+        """
+        if retry_after is not None:
+            return min(retry_after, _MAX_RETRY_AFTER_S)
+        digest = hashlib.sha256(f"{index}:{attempt}".encode()).digest()
+        jitter = int.from_bytes(digest[:8], "big") / 2**64
+        return min(self.api.max_backoff_s, self.api.backoff_s * 2**attempt) * (0.5 + 0.5 * jitter)
+
+    def _post(self, body: dict[str, Any]) -> str:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._key.value:
+            headers["Authorization"] = "Bearer " + self._key.value
+        request = urllib.request.Request(
+            self.base_url + "/chat/completions", data=json.dumps(body).encode(), headers=headers, method="POST"
+        )
+        try:
+            with self._opener.open(request, timeout=self.api.timeout_s) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as exc:
+            raise self._http_error(exc) from None
+        except TimeoutError:
+            raise _Retryable(f"no answer within {self.api.timeout_s:g} s", timeout=True) from None
+        except urllib.error.URLError as exc:
+            timeout = isinstance(exc.reason, TimeoutError)
+            raise _Retryable(self._key.redact(str(exc.reason)), timeout=timeout) from None
+        except (ConnectionError, OSError) as exc:  # a dropped connection, e.g. RemoteDisconnected
+            raise _Retryable(self._key.redact(f"{type(exc).__name__}: {exc}")) from None
+        return self._answer(payload)
+
+    def _answer(self, payload: bytes) -> str:
+        try:
+            content = json.loads(payload)["choices"][0]["message"].get("content")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise ModelError(
+                f"model {self.name}: {public_url(self.base_url)} answered without choices[0].message "
+                f"(got {self._key.redact(payload[:300].decode('utf-8', 'replace'))!r}); "
+                "is this an OpenAI-compatible /v1 endpoint?"
+            ) from None
+        if isinstance(content, list):  # some servers return content parts
+            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        return (content or "").strip()
+
+    def _http_error(self, exc: urllib.error.HTTPError) -> Exception:
+        code = exc.code
+        try:
+            detail = self._key.redact(exc.read()[:500].decode("utf-8", "replace").strip())
+        except OSError:
+            detail = ""
+        where = f"model {self.name}: {public_url(self.base_url)}"
+        if code in (429, 408) or code >= 500:
+            return _Retryable(f"HTTP {code} {detail}".strip(), wait_s=_retry_after(exc.headers.get("Retry-After")))
+        if code in (401, 403):
+            # Not the body: OpenAI's 401 body quotes part of the key.
+            state = f"the key in {self.key_env} was refused" if self._key.value else f"{self.key_env} is not set"
+            return ModelError(
+                f"{where} refused the request (HTTP {code}): {state}. "
+                f"Set {self.key_env} to a valid API key (read from the environment only; never written anywhere)"
+            )
+        if code == 404:
+            return ModelError(
+                f"{where} has no model {self.model!r} or no /chat/completions (HTTP 404: {detail or 'not found'}). "
+                f"Check the model name (GET {public_url(self.base_url)}/models lists the server's models) "
+                "and that the base URL ends in /v1"
+            )
+        return ModelError(f"{where} rejected the request for {self.model!r} (HTTP {code}): {detail or exc.reason}")
+
+    def _gave_up(self, exc: _Retryable, attempts: int) -> ModelError:
+        where = f"model {self.name}: {public_url(self.base_url)}"
+        if exc.timeout:
+            hint = "raise --vlm-api-timeout, or lower --vlm-api-concurrency if the server is overloaded"
+        elif exc.reason.startswith("HTTP"):
+            hint = "the server is overloaded or failing; lower --vlm-api-concurrency or raise --vlm-api-retries"
+        else:
+            hint = "is the server running, and is the base URL right?"
+        return ModelError(f"{where} failed {attempts} attempt(s), the last with: {exc.reason}. {hint}")
+
+
+def _key(request: GenerationRequest) -> tuple[str, str, int]:
+    return (request.image.id, request.prompt, request.max_new_tokens)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
