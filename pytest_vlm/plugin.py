@@ -41,6 +41,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vlm: a pytest-vlm benchmark item (benchmark x model x strategy)")
     options = read_options(config)
     config.stash[OPTIONS_KEY] = options
+    from pytest_vlm.progress import remember_terminal
+
+    remember_terminal(config)
     config.stash[RESULTS_KEY] = []
     try:
         config.stash[CLI_MODELS_KEY] = [
@@ -68,7 +71,10 @@ def vlm_model_pool(pytestconfig: pytest.Config) -> Iterator[Any]:
     from pytest_vlm.models.pool import ModelPool
 
     options = pytestconfig.stash[OPTIONS_KEY]
-    pool = ModelPool(RuntimeOptions(device=options.device, dtype=options.dtype, batch_size=options.batch_size))
+    pool = ModelPool(
+        RuntimeOptions(device=options.device, dtype=options.dtype, batch_size=options.batch_size),
+        cache_dir=options.cache_dir,
+    )
     yield pool
     pool.close()
 
@@ -112,6 +118,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     from pytest_vlm.terminal import write_summary
 
     write_summary(terminalreporter, summary_rows(results))
+    from pytest_vlm.summary_extras import write_extras
+
+    write_extras(terminalreporter, results)
     json_path = config.stash[OPTIONS_KEY].json_path
     if json_path is not None:
         terminalreporter.write_line(f"pytest-vlm: wrote {json_path}")
