@@ -35,19 +35,18 @@ def remember_terminal(config: pytest.Config) -> None:
 
 
 def render_line(label: str, done: int, total: int | None, seconds: float, *, width: int, color: bool) -> str:
-    """One line, at most ``width`` cells: the item's name, a bar, counts, rate (ANSI-coloured if ``color``)."""
+    """One line, at most ``width`` cells: the item's name, a bar, counts, rate (ANSI-coloured if ``color``).
+    The name gives way first when the terminal is narrow."""
     from rich.console import Console
     from rich.progress_bar import ProgressBar
-    from rich.table import Table
+    from rich.text import Text
 
     rate = done / seconds if seconds > 0 else 0.0
     counts = f"{done}/{total} prompts" if total else f"{done} prompts"
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
-    grid.add_column(width=min(30, max(10, width // 4)), no_wrap=True)
-    grid.add_column(no_wrap=True)
-    bar = ProgressBar(total=float(total) if total else None, completed=float(min(done, total or done)))
-    grid.add_row(label, bar, f"{counts} {rate:.1f}/s {int(seconds) // 60}:{int(seconds) % 60:02d}")
+    status = f"{counts} {rate:.1f}/s {int(seconds) // 60}:{int(seconds) % 60:02d}"
+    bar_width = min(30, max(10, width // 4))
+    name = Text(label)
+    name.truncate(max(1, width - bar_width - len(status) - 2), overflow="ellipsis")
     buffer = io.StringIO()
     console = Console(
         file=buffer,
@@ -57,7 +56,10 @@ def render_line(label: str, done: int, total: int | None, seconds: float, *, wid
         no_color=not color,
         highlight=False,
     )
-    console.print(grid, end="", crop=True, overflow="ellipsis")
+    bar = ProgressBar(
+        total=float(total) if total else None, completed=float(min(done, total or done)), width=bar_width
+    )
+    console.print(name, " ", bar, " ", status, sep="", end="", crop=True, overflow="ellipsis", soft_wrap=False)
     return buffer.getvalue().split("\n", 1)[0]
 
 
