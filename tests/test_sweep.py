@@ -114,3 +114,23 @@ def test_sweep_reports_accuracy_per_class_count(pytester: pytest.Pytester) -> No
         ["s: scripted:noisy / closed_set by number of classes", "*classes*images*accuracy*macro F1*unparseable*"]
         + expected_lines
     )
+
+
+def test_sweep_and_cache_counts_travel_from_xdist_workers() -> None:
+    from pytest_vlm.results import ItemResult, SweepPoint
+
+    result = ItemResult(
+        nodeid="n",
+        benchmark="b",
+        model="m",
+        strategy="closed_set",
+        kind="closed_set",
+        status="passed",
+        cache_hits=3,
+        cache_requests=9,
+        sweep=(SweepPoint(2, ("a", "b"), 10, 0.5, 0.4, 0.1),),
+    )
+    assert ItemResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    legacy = result.to_dict()
+    del legacy["sweep"], legacy["cache_hits"], legacy["cache_requests"]
+    assert ItemResult.from_dict(legacy).sweep == ()
