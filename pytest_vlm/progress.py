@@ -56,9 +56,7 @@ def render_line(label: str, done: int, total: int | None, seconds: float, *, wid
         no_color=not color,
         highlight=False,
     )
-    bar = ProgressBar(
-        total=float(total) if total else None, completed=float(min(done, total or done)), width=bar_width
-    )
+    bar = ProgressBar(total=float(total) if total else None, completed=float(min(done, total or done)), width=bar_width)
     console.print(name, " ", bar, " ", status, sep="", end="", crop=True, overflow="ellipsis", soft_wrap=False)
     return buffer.getvalue().split("\n", 1)[0]
 
