@@ -108,7 +108,6 @@ def test_non_tty_output_has_no_bar(pytester: pytest.Pytester) -> None:
     pytester.makefile(".vlm.yaml", p=SPEC)
     for run, args in (
         (pytester.runpytest_subprocess, ["-v"]),
-        (pytester.runpytest, []),
         (pytester.runpytest, ["-n", "2"]),
     ):
         result = run("--vlm-progress-after", "0", "--vlm-no-cache", *args)
