@@ -13,6 +13,7 @@ from pytest_vlm import snapshots
 from pytest_vlm.datasets import load_dataset
 from pytest_vlm.errors import ModelError, SpecError, VlmError
 from pytest_vlm.models.registry import DEFAULT_MODEL, ModelSpec, resolve_model
+from pytest_vlm.progress import progress_bar
 from pytest_vlm.results import ItemResult
 from pytest_vlm.runner import BenchmarkFailure, ItemPlan, build_strategy, check_snapshot, run_item
 from pytest_vlm.spec import parse_spec
@@ -117,12 +118,17 @@ def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, sna
         kind=plan.strategy.kind,
         status="error",
     )
+    bar = progress_bar(config, plan.name)
     try:
         model = pool.get(plan.model)
-        result, failures = run_item(plan, model)
+        cache = pool.result_cache() if hasattr(pool, "result_cache") else None
+        result, failures = run_item(plan, model, cache=cache, progress=bar.update if bar else None)
     except VlmError as exc:
         config.stash[RESULTS_KEY].append(replace(base, failures=(str(exc),)))
         raise
+    finally:
+        if bar is not None:
+            bar.close()
     result = replace(result, nodeid=base.nodeid)
     if plan.snapshot_path is not None:
         update = config.stash[OPTIONS_KEY].update_snapshots

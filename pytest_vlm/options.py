@@ -27,6 +27,8 @@ class VlmOptions:
     prefix_reuse: bool = True
     early_stop: bool = True
     api: ApiOptions = ApiOptions()  # OpenAI-compatible servers: --vlm-api-*
+    cache_dir: Path | None = None  # the result cache's folder; None: --vlm-no-cache
+    progress_after: float | None = 2.0  # seconds before an item shows a progress bar; None: never
 
 
 # (option, ini key, help, kind): one table so each flag and its ini key cannot drift apart.
@@ -91,6 +93,30 @@ def add_options(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    group.addoption(
+        "--vlm-cache",
+        dest="vlm_cache",
+        default=None,
+        metavar="DIR",
+        help="folder of the result cache of model answers (default: .vlm_cache under the rootdir; ini: vlm_cache)",
+    )
+    parser.addini("vlm_cache", "folder of the result cache of model answers, relative to the rootdir", default=None)
+    group.addoption(
+        "--vlm-no-cache",
+        action="store_true",
+        default=False,
+        help="neither read nor write the result cache: every answer comes from the model (ini: vlm_no_cache)",
+    )
+    parser.addini("vlm_no_cache", "disable the result cache of model answers", type="bool", default=False)
+    group.addoption(
+        "--vlm-progress-after",
+        dest="vlm_progress_after",
+        default=None,
+        metavar="SECONDS",
+        help="show a progress bar for items running longer than this on a terminal; 'off' never (default 2; "
+        "ini: vlm_progress_after)",
+    )
+    parser.addini("vlm_progress_after", "seconds before an item shows a progress bar, or 'off'", default="2")
     for flag, ini, help_text, default in _VALUED:
         group.addoption(flag, dest=ini, default=None, metavar="VALUE", help=f"{help_text} (ini: {ini})")
         parser.addini(ini, help_text, default=default)
@@ -126,6 +152,30 @@ def _switch(config: pytest.Config, ini: str) -> bool:
         flag = "--" + ini.replace("_", "-")
         raise pytest.UsageError(f"{flag} / {ini}: expected on or off, got {value!r}")
     return value == "on"
+def _cache_dir(config: pytest.Config) -> Path | None:
+    if config.getoption("vlm_no_cache") or config.getini("vlm_no_cache"):
+        return None
+    from pytest_vlm.cache_store import DEFAULT_FOLDER
+
+    cli = config.getoption("vlm_cache")
+    if cli:
+        return Path(config.invocation_params.dir, cli)
+    return Path(config.rootpath, config.getini("vlm_cache") or DEFAULT_FOLDER)
+
+
+def _progress_after(config: pytest.Config) -> float | None:
+    value = _value(config, "vlm_progress_after") or "2"
+    if value.lower() == "off":
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also refuses nan
+        raise pytest.UsageError(
+            f"--vlm-progress-after / vlm_progress_after: expected seconds (a number >= 0) or 'off', got {value!r}"
+        )
+    return seconds
 
 
 def read_options(config: pytest.Config) -> VlmOptions:
@@ -143,6 +193,8 @@ def read_options(config: pytest.Config) -> VlmOptions:
         prefix_reuse=_switch(config, "vlm_prefix_reuse"),
         early_stop=_switch(config, "vlm_early_stop"),
         api=_api_options(config),
+        cache_dir=_cache_dir(config),
+        progress_after=_progress_after(config),
     )
 
 

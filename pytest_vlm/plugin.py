@@ -42,6 +42,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vlm: a pytest-vlm benchmark item (benchmark x model x strategy)")
     options = read_options(config)
     config.stash[OPTIONS_KEY] = options
+    from pytest_vlm.progress import remember_terminal
+
+    remember_terminal(config)
     config.stash[RESULTS_KEY] = []
     try:
         config.stash[ALIASES_KEY] = aliases = session_aliases(config)
@@ -81,7 +84,8 @@ def vlm_model_pool(pytestconfig: pytest.Config) -> Iterator[Any]:
             prefix_reuse=options.prefix_reuse,
             early_stop=options.early_stop,
             api=options.api,
-        )
+        ),
+        cache_dir=options.cache_dir,
     )
     yield pool
     pool.close()
@@ -126,6 +130,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     from pytest_vlm.terminal import write_summary
 
     write_summary(terminalreporter, summary_rows(results))
+    from pytest_vlm.summary_extras import write_extras
+
+    write_extras(terminalreporter, results)
     json_path = config.stash[OPTIONS_KEY].json_path
     if json_path is not None:
         terminalreporter.write_line(f"pytest-vlm: wrote {json_path}")

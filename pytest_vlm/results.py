@@ -11,6 +11,18 @@ from pytest_vlm.strategies.base import ImagePrediction
 
 
 @dataclass(frozen=True)
+class SweepPoint:
+    """Closed-set results on a seeded subset of ``classes`` classes (the ``class_counts`` sweep)."""
+
+    classes: int
+    class_names: tuple[str, ...]
+    images: int
+    accuracy: float
+    macro_f1: float
+    unparseable_rate: float
+
+
+@dataclass(frozen=True)
 class ItemResult:
     nodeid: str
     benchmark: str
@@ -25,6 +37,9 @@ class ItemResult:
     snapshot: str = ""  # "matched", "changed", "missing", "recorded", "unchanged", "off" or ""
     failures: tuple[str, ...] = ()
     model_info: dict[str, Any] = field(default_factory=dict)
+    cache_hits: int | None = None  # answers served by the result cache; None: not cached
+    cache_requests: int = 0  # requests the strategy made
+    sweep: tuple[SweepPoint, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -57,6 +72,9 @@ class ItemResult:
             for p in data["predictions"]
         )
         data["failures"] = tuple(data["failures"])
+        data["sweep"] = tuple(
+            SweepPoint(**{**p, "class_names": tuple(p["class_names"])}) for p in data.get("sweep", ())
+        )
         return cls(**data)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +44,37 @@ def build_strategy(plan: ItemPlan) -> Any:
     return cls(plan.strategy.params, classes=plan.dataset.classes, background=plan.spec.background, seed=plan.seed)
 
 
-def run_item(plan: ItemPlan, model: VisionLanguageModel) -> tuple[ItemResult, list[str]]:
+def run_item(
+    plan: ItemPlan,
+    model: VisionLanguageModel,
+    *,
+    cache: Any = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> tuple[ItemResult, list[str]]:
     """Run the strategy, score it and check the thresholds. Returns the result and its failure lines
-    (empty when every threshold holds); the snapshot is checked by the caller."""
+    (empty when every threshold holds); the snapshot is checked by the caller.
+
+    ``cache`` (models/cache.py's ResultCache) serves answers already computed; ``progress`` is called
+    with (requests answered so far, requests planned or None) as chunks of answers come in."""
+    from pytest_vlm import sweep
+    from pytest_vlm.models.cache import wrap
+
     strategy = build_strategy(plan)
     examples = plan.dataset.examples
+    planned = getattr(strategy, "planned_requests", None)
+    total = planned(len(examples)) + sweep.planned_requests(plan) if planned else None
+    done = [0]
+
+    def advance(count: int) -> None:
+        done[0] += count
+        if progress is not None:
+            progress(done[0], total)
+
+    asked = wrap(model, cache, progress=advance)
     if isinstance(model, MeasuresMemory):
         model.reset_peak_memory()
     start = time.perf_counter()
-    predictions = strategy.run(model, examples)
+    predictions = strategy.run(asked, examples)
     seconds = time.perf_counter() - start
     memory = model.peak_memory_mb() if isinstance(model, MeasuresMemory) else process_peak_rss_mb()
     metrics = compute_metrics(
@@ -76,6 +99,10 @@ def run_item(plan: ItemPlan, model: VisionLanguageModel) -> tuple[ItemResult, li
         predictions=tuple(predictions),
         model_info=model.describe() if isinstance(model, Describes) else {},
     )
+    if getattr(plan.strategy.params, "class_counts", None):
+        result = replace(result, sweep=sweep.run_sweep(plan, asked, metrics))
+    if asked.cached:
+        result = replace(result, cache_hits=asked.hits, cache_requests=asked.requests)
     return result, failures
 
 

@@ -166,6 +166,16 @@ def _str_list(value: Any, where: _Where) -> tuple[str, ...]:
     return names
 
 
+def _int_list(value: Any, where: _Where) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise where.error(f"expected a non-empty list of whole numbers such as [10, 25, 50], got {_describe(value)}")
+    numbers = tuple(_int(item, where / i, 1) for i, item in enumerate(value))
+    duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
+    if duplicates:
+        raise where.error(f"duplicate values: {', '.join(map(str, duplicates))}")
+    return numbers
+
+
 def load_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -334,6 +344,8 @@ def _params(cls: type, options: Mapping[str, Any], where: _Where) -> Any:
         here = where / key
         if expected.startswith("int"):
             values[key] = _int(raw, here, 1)
+        elif expected.startswith("tuple[int"):
+            values[key] = _int_list(raw, here)
         elif expected.startswith("bool"):
             values[key] = _bool(raw, here)
         elif expected.startswith("tuple"):

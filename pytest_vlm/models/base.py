@@ -93,3 +93,14 @@ class Describes(Protocol):
     """A model that can describe where and how it runs (device, dtype, source) for reports."""
 
     def describe(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Fingerprints(Protocol):
+    """A model whose answers can be cached (models/cache.py): it can say what they depend on."""
+
+    def fingerprint(self) -> dict[str, Any] | None:
+        """Everything the answers depend on besides the request (weights revision, processor, decoding),
+        as JSON-serialisable data; None when they are not reproducible (sampling) and must not be cached.
+        A ``"files"`` entry names a folder whose files the cache hashes (weights of a local checkpoint)."""
+        ...

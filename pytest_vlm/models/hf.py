@@ -560,6 +560,43 @@ class HFModel:
             "early_stop": self.early_stop,
         }
 
+    def fingerprint(self) -> dict[str, Any] | None:
+        """What the answers depend on, for the result cache (models/cache.py). A local folder is
+        identified by its files' hashes (added by the cache), a hub model by its resolved commit;
+        a hub model without one cannot be pinned, so it is not cached (None)."""
+        import hashlib
+
+        import torch
+        import transformers
+
+        commit = getattr(self.model.config, "_commit_hash", None)
+        if os.path.isdir(self.spec.source):
+            where: dict[str, Any] = {"files": self.spec.source}
+        elif commit:
+            where = {"source": self.spec.source, "commit": commit}
+        else:
+            return None
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        processor = hashlib.sha256()
+        for part in (
+            self.processor.to_json_string(),
+            str(getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)),
+            backend.to_str() if backend is not None else repr(sorted(self.tokenizer.get_vocab().items())),
+        ):
+            processor.update(part.encode() + b"\x1f")
+        return {
+            **where,
+            "backend": "hf",
+            "architecture": type(self.model).__name__,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": self.device.split(":")[0],
+            "decoding": self._generation.to_diff_dict()
+            | {"do_sample": False, "num_beams": 1, "early_stop": self.early_stop, "budget": self.spec.max_new_tokens},
+            "processor": processor.hexdigest(),
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+        }
+
     def close(self) -> None:
         del self.model
         if self.device.startswith("cuda"):

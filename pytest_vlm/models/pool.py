@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import VisionLanguageModel
 from pytest_vlm.models.hf import RuntimeOptions
@@ -27,8 +30,10 @@ def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> VisionLanguageModel:
 class ModelPool:
     """Loads each model at most once; a model that failed to load fails its items without retrying."""
 
-    def __init__(self, runtime: RuntimeOptions) -> None:
+    def __init__(self, runtime: RuntimeOptions, cache_dir: Path | None = None) -> None:
         self.runtime = runtime
+        self.cache_dir = cache_dir
+        self._cache: Any = None
         self._models: dict[ModelSpec, VisionLanguageModel] = {}
         self._failures: dict[ModelSpec, ModelError] = {}
         self.load_counts: dict[str, int] = {}
@@ -45,7 +50,19 @@ class ModelPool:
             self.load_counts[spec.name] = self.load_counts.get(spec.name, 0) + 1
         return self._models[spec]
 
+    def result_cache(self) -> Any:
+        """The session's result cache (models/cache.py), opened on first use; None with --vlm-no-cache."""
+        if self._cache is None and self.cache_dir is not None:
+            from pytest_vlm.cache_store import ResultStore
+            from pytest_vlm.models.cache import ResultCache
+
+            self._cache = ResultCache(ResultStore(self.cache_dir))
+        return self._cache
+
     def close(self) -> None:
+        if self._cache is not None:
+            self._cache.store.close()
+            self._cache = None
         models, self._models = self._models, {}
         for model in models.values():
             model.close()

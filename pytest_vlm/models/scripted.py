@@ -45,5 +45,9 @@ class ScriptedModel:
     def close(self) -> None:
         pass
 
+    def fingerprint(self) -> dict[str, str]:
+        """Answers depend on the behaviour alone (and this module's code, which the cache adds)."""
+        return {"backend": "scripted", "behaviour": self.behaviour}
+
     def describe(self) -> dict[str, str]:
         return {"backend": "scripted", "behaviour": self.behaviour}

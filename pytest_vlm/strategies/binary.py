@@ -58,6 +58,10 @@ class Binary:
         self.background = background
         self.order = question_order(classes, background, params.order)
 
+    def planned_requests(self, images: int) -> int:
+        """At most this many model requests for ``images`` images (for the progress bar)."""
+        return images * len(self.order)
+
     def run(self, model: VisionLanguageModel, examples: Sequence[Example]) -> list[ImagePrediction]:
         asked: list[list[str]] = [[] for _ in examples]
         raw: list[list[str]] = [[] for _ in examples]

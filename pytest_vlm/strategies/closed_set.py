@@ -24,6 +24,7 @@ class ClosedSetParams:
     votes: int = 3
     prompt: str = PROMPT
     max_new_tokens: int = 12
+    class_counts: tuple[int, ...] = ()  # the class-count sweep (sweep.py): subset sizes to also run
 
     def __post_init__(self) -> None:
         check_template(self.prompt, "{classes}")
@@ -59,6 +60,14 @@ class ClosedSet:
         self.classes = list(classes)
         self.seed = seed
         self.matcher = ClassMatcher(self.classes)
+        if params.class_counts:
+            from pytest_vlm.sweep import check_class_counts
+
+            check_class_counts(params.class_counts, self.classes, background)
+
+    def planned_requests(self, images: int) -> int:
+        """Model requests for ``images`` images (for the progress bar)."""
+        return images * self.params.votes
 
     def run(self, model: VisionLanguageModel, examples: Sequence[Example]) -> list[ImagePrediction]:
         choices = tuple(self.classes)

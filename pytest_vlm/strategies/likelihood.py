@@ -40,6 +40,10 @@ class Likelihood:
         self.params = params
         self.classes = tuple(classes)
 
+    def planned_requests(self, images: int) -> int:
+        """Model requests for ``images`` images (for the progress bar)."""
+        return images
+
     def run(self, model: VisionLanguageModel, examples: Sequence[Example]) -> list[ImagePrediction]:
         if not isinstance(model, ScoresContinuations):
             raise ModelError(
