@@ -82,3 +82,20 @@ class Describes(Protocol):
     """A model that can describe where and how it runs (device, dtype, source) for reports."""
 
     def describe(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class ClassifiesImages(Protocol):
+    """A conventional classifier: it scores the benchmark's classes for an image directly, no prompt.
+
+    Such models run the ``direct`` strategy instead of the prompt strategies (image-classification
+    models through their labels, zero-shot CLIP/SigLIP-style models through ``template``).
+    """
+
+    name: str
+
+    def classify(self, images: Sequence[ImageSource], classes: Sequence[str], template: str) -> list[list[float]]:
+        """For each image, one score per class in ``classes`` order (higher: more likely)."""
+        ...
+
+    def close(self) -> None: ...
