@@ -12,8 +12,6 @@ import torch  # noqa: F401  isort: skip
 from transformers import ResNetForImageClassification  # noqa: F401  isort: skip
 from PIL import Image
 
-XDIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")]
-
 SPEC = """
 dataset: {generated: shapes, count: 21, seed: 7}
 classes: [circle, square, triangle, star, cross, heart, background]
@@ -26,10 +24,10 @@ thresholds:
 """
 
 
-@pytest.mark.parametrize("xdist", XDIST)
-def test_classifier_runs_one_direct_item_with_a_baseline(pytester: pytest.Pytester, xdist: list[str]) -> None:
+def test_classifier_runs_one_direct_item_with_a_baseline(pytester: pytest.Pytester) -> None:
+    """Recorded in-process, then matched under ``-n 2`` (one xdist run: each worker loads torch)."""
     pytester.makefile(".vlm.yaml", shapes=SPEC)
-    args = ["--vlm-model", "tiny-shapes-classifier", *xdist]
+    args = ["--vlm-model", "tiny-shapes-classifier"]
     ids = pytester.runpytest("--collect-only", "-q", "--vlm-model", "tiny-shapes-classifier").stdout.lines
     assert [line for line in ids if "::" in line] == ["shapes.vlm.yaml::shapes[tiny-shapes-classifier-direct]"]
 
@@ -47,7 +45,7 @@ def test_classifier_runs_one_direct_item_with_a_baseline(pytester: pytest.Pytest
     # Only the spec-wide threshold applies: closed_set's own is about prompting.
     assert [c["metric"] for c in result["checks"]] == ["unparseable_rate"]
 
-    matched = pytester.runpytest(*args)
+    matched = pytester.runpytest(*args, "-n", "2")
     matched.assert_outcomes(passed=1)
     matched.stdout.fnmatch_lines(["*tiny-shapes-classif*direct*passed*matched*"])
 
