@@ -22,15 +22,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("vlm_list_models"):
-        from pytest_vlm.models.registry import ALIASES, DEFAULT_MODEL
+        from pytest_vlm.models.registry import ALIASES, DEFAULT_MODEL, TINY_SHAPES_DIR
 
         width = max(len(name) for name in ALIASES)
-        print(f"{'alias':<{width}}  {'backend':<8}  source")
+        print(f"{'alias':<{width}}  {'backend':<10}  source")
         for spec in ALIASES.values():
             default = "  (default)" if spec.name == DEFAULT_MODEL else ""
-            source = "<embedded with pytest-vlm>" if spec.name == DEFAULT_MODEL else spec.source
+            embedded = Path(spec.source).parent == TINY_SHAPES_DIR.parent
+            source = "<embedded with pytest-vlm>" if embedded else spec.source
             notes = f"  - {spec.notes}" if spec.notes else ""
-            print(f"{spec.name:<{width}}  {spec.backend:<8}  {source}{default}{notes}")
+            print(f"{spec.name:<{width}}  {spec.backend:<10}  {source}{default}{notes}")
         return 0
     return None
 
