@@ -40,6 +40,13 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_siglip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pytest_vlm.tiny.classifiers import build_tiny_siglip
+
+    return build_tiny_siglip(tmp_path_factory.mktemp("clf") / "tiny-siglip")
+
+
+@pytest.fixture(scope="session")
 def tiny_vit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from pytest_vlm.tiny.classifiers import build_tiny_vit
 
@@ -165,6 +172,31 @@ def test_zero_shot_scores_are_clip_image_text_similarities(tiny_clip: Path, held
     assert torch.allclose(torch.tensor(scores), expected, atol=1e-4)
     other = model.classify(examples, CLASSES, "a drawing of a {class}")
     assert other != scores  # the template reaches the text encoder
+
+
+def test_siglip_scores_use_text_padded_to_64_tokens(tiny_siglip: Path, held_out: list) -> None:
+    """SigLIP: logit_scale * cosine + logit_bias, the text padded to 64 tokens as SigLIP was trained."""
+    import torch
+    from transformers import AutoProcessor, SiglipModel
+
+    model = load(tiny_siglip, batch_size=4)
+    assert model.kind == ZERO_SHOT
+    examples = held_out[:5]
+    scores = model.classify(examples, CLASSES, "a photo of a {class}.")
+
+    siglip = SiglipModel.from_pretrained(tiny_siglip).eval()
+    processor = AutoProcessor.from_pretrained(tiny_siglip)
+    texts = [f"a photo of a {c}." for c in CLASSES]
+    with torch.no_grad():
+        ids = processor.tokenizer(texts, padding="max_length", max_length=64, return_tensors="pt")
+        assert ids["input_ids"].shape == (len(CLASSES), 64)
+        text = siglip.get_text_features(**ids).pooler_output
+        image = siglip.get_image_features(
+            **processor.image_processor([e.load() for e in examples], return_tensors="pt")
+        ).pooler_output
+    normalize = torch.nn.functional.normalize
+    expected = siglip.logit_scale.exp() * normalize(image, dim=-1) @ normalize(text, dim=-1).T + siglip.logit_bias
+    assert torch.allclose(torch.tensor(scores), expected, atol=1e-4)
 
 
 def test_image_classification_scores_are_the_best_matching_label_logprob(tiny_vit: Path, held_out: list) -> None:

@@ -153,9 +153,12 @@ class ClassifierModel:
         return scores
 
     def _zero_shot_logits(self, pixels: list[Any], texts: list[str]) -> Any:
-        # SigLIP was trained on text padded to its full length, and scores differ without it.
-        padding: Any = "max_length" if "siglip" in self.model.config.model_type else True
-        inputs = self.processor(images=pixels, text=texts, return_tensors="pt", padding=padding).to(self.device)
+        # SigLIP was trained on text padded to 64 tokens, and scores differ without it (as in
+        # transformers' zero-shot-image-classification pipeline).
+        text_kwargs: dict[str, Any] = {"padding": True}
+        if "siglip" in self.model.config.model_type:
+            text_kwargs = {"padding": "max_length", "max_length": 64, "truncation": True}
+        inputs = self.processor(images=pixels, text=texts, return_tensors="pt", **text_kwargs).to(self.device)
         inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         return self.model(**inputs).logits_per_image
 

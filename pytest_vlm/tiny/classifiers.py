@@ -62,6 +62,48 @@ def build_tiny_clip(out: Path, *, seed: int = 0, image_size: int = 32) -> Path:
     return out
 
 
+def build_tiny_siglip(out: Path, *, seed: int = 0, image_size: int = 32) -> Path:
+    """A random ``SiglipModel`` with a ``SiglipProcessor`` (PIL image processor) in ``out``.
+
+    Its tokenizer is the character-level ``CLIPTokenizer`` above: SigLIP's own is SentencePiece,
+    which needs the ``sentencepiece`` package. Model, image processor and processor class are SigLIP's.
+    """
+    import torch
+    from transformers import SiglipConfig, SiglipModel, SiglipProcessor
+    from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+
+    tokenizer = build_clip_tokenizer()
+    tokenizer.model_max_length = 64
+    config = SiglipConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 64,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": image_size,
+            "patch_size": 8,
+        },
+    )
+    torch.manual_seed(seed)
+    model = SiglipModel(config)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    image_processor = SiglipImageProcessorPil(size={"height": image_size, "width": image_size})
+    SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
 def build_tiny_vit(out: Path, labels: Sequence[str], *, seed: int = 0, image_size: int = 32) -> Path:
     """A random ``ViTForImageClassification`` over ``labels`` with its PIL ``ViTImageProcessor`` in ``out``."""
     import torch
