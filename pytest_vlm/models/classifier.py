@@ -125,7 +125,7 @@ class ClassifierModel:
 
                 self.processor = AutoImageProcessor.from_pretrained(spec.source, **kwargs)
                 self.model = AutoModelForImageClassification.from_pretrained(spec.source, dtype=self.dtype, **kwargs)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, ImportError) as exc:  # ImportError: a processor that needs torchvision
             raise ModelError(
                 f"cannot load classifier {spec.name} from {spec.source}: {exc}\n"
                 "A hub id needs network access or a filled Hugging Face cache (HF_HOME); "
