@@ -1,4 +1,8 @@
-"""Collecting ``*.vlm.yaml`` specs: one item per benchmark x model x strategy."""
+"""Collecting ``*.vlm.yaml`` specs: one item per benchmark x model x strategy.
+
+Conventional classifiers run the ``direct`` strategy instead of the prompt strategies
+(see :func:`pytest_vlm.strategies.direct.strategies_for`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from pytest_vlm.results import ItemResult
 from pytest_vlm.runner import BenchmarkFailure, ItemPlan, build_strategy, check_snapshot, run_item
 from pytest_vlm.spec import parse_spec
 from pytest_vlm.state import CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
+from pytest_vlm.strategies.direct import strategies_for
 
 
 class VlmSpecFile(pytest.Module):
@@ -44,7 +49,7 @@ class VlmSpecFile(pytest.Module):
                 raise SpecError(f"{self.path.name}: strategies.{strategy.id}", str(exc)) from None
         seed = options.seed if options.seed is not None else spec.seed
         for model in self._models(spec):
-            for strategy in spec.strategies:
+            for strategy in strategies_for(spec, model.backend):
                 path = (
                     snapshots.snapshot_path(spec.folder, spec.name, model.name, strategy.id) if spec.snapshot else None
                 )

@@ -11,7 +11,7 @@ from typing import Any
 from pytest_vlm import gate, snapshots
 from pytest_vlm.datasets import Dataset
 from pytest_vlm.metrics import compute_metrics, worst_confusions
-from pytest_vlm.models.base import Describes, MeasuresMemory, VisionLanguageModel
+from pytest_vlm.models.base import ClassifiesImages, Describes, MeasuresMemory, VisionLanguageModel
 from pytest_vlm.models.hf import process_peak_rss_mb
 from pytest_vlm.models.registry import ModelSpec
 from pytest_vlm.results import ItemResult
@@ -70,7 +70,8 @@ def run_item(
         if progress is not None:
             progress(done[0], total)
 
-    asked = wrap(model, cache, progress=advance)
+    # Classifiers answer in one fast pass with no prompt: nothing worth caching.
+    asked = model if isinstance(model, ClassifiesImages) else wrap(model, cache, progress=advance)
     if isinstance(model, MeasuresMemory):
         model.reset_peak_memory()
     start = time.perf_counter()
@@ -101,7 +102,7 @@ def run_item(
     )
     if getattr(plan.strategy.params, "class_counts", None):
         result = replace(result, sweep=sweep.run_sweep(plan, asked, metrics))
-    if asked.cached:
+    if getattr(asked, "cached", False):
         result = replace(result, cache_hits=asked.hits, cache_requests=asked.requests)
     return result, failures
 

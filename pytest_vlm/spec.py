@@ -60,6 +60,7 @@ class BenchmarkSpec:
     snapshot: bool = True
     seed: int = 0
     description: str = ""
+    thresholds: tuple[Threshold, ...] = ()  # the spec-wide ones, already merged into each strategy
 
     @property
     def folder(self) -> Path:
@@ -238,6 +239,7 @@ def parse_spec(path: Path) -> BenchmarkSpec:
         models=models,
         snapshot=_bool(data["snapshot"], where / "snapshot") if "snapshot" in data else True,
         seed=_int(data["seed"], where / "seed") if "seed" in data else 0,
+        thresholds=default_thresholds,
     )
 
 

@@ -7,7 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from pytest_vlm.models.registry import ALIASES, TINY_SHAPES_DIR
+from pytest_vlm.models.registry import ALIASES, TINY_SHAPES_CLASSIFIER_DIR, TINY_SHAPES_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,5 +40,7 @@ def test_wheel_contains_the_embedded_model_and_entry_point(tmp_path: Path) -> No
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {f"pytest_vlm/tiny/tiny-shapes/{p.name}" for p in TINY_SHAPES_DIR.iterdir() if p.is_file()}
     assert shipped <= names
+    classifier = {f"pytest_vlm/tiny/tiny-shapes-classifier/{p.name}" for p in TINY_SHAPES_CLASSIFIER_DIR.iterdir()}
+    assert len(classifier) == 4 and classifier <= names
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     assert "[pytest11]\nvlm = pytest_vlm.plugin" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -266,6 +266,7 @@ def test_list_models(pytester: pytest.Pytester) -> None:
         [
             "alias*backend*hub id / source*remote code*notes",
             "tiny-shapes*hf*<embedded with pytest-vlm>*no*(default)*",
+            "tiny-shapes-classifier*classifier*<embedded with pytest-vlm>*no*embedded tiny ResNet*",
             "qwen2-vl-2b*hf*Qwen/Qwen2-VL-2B-Instruct*",
             "qwen2-vl-7b*hf*Qwen/Qwen2-VL-7B-Instruct*",
         ]

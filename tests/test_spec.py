@@ -445,8 +445,14 @@ STRATEGY_KEYS = {
 @pytest.mark.parametrize(
     ("block", "message"),
     [
-        ("strategies: []", "strategies: needs at least one strategy; known kinds: closed_set, binary, likelihood"),
-        ("strategies: {}", "strategies: needs at least one strategy; known kinds: closed_set, binary, likelihood"),
+        (
+            "strategies: []",
+            "strategies: needs at least one strategy; known kinds: closed_set, binary, likelihood, direct",
+        ),
+        (
+            "strategies: {}",
+            "strategies: needs at least one strategy; known kinds: closed_set, binary, likelihood, direct",
+        ),
         ("strategies:", "strategies: expected a mapping (key: value lines), got nothing"),
         ("strategies: closed_set", "strategies: expected a mapping (key: value lines), got str 'closed_set'"),
         ("strategies: [closed_set, binary, closed_set]", "strategies.2: duplicate strategy 'closed_set'"),
@@ -455,13 +461,13 @@ STRATEGY_KEYS = {
             "strategies: [closed]",
             (
                 "strategies.closed: unknown strategy kind 'closed' (did you mean 'closed_set'?); known kinds: "
-                "closed_set, binary, likelihood; to name a strategy freely, add 'kind: <kind>' under it"
+                "closed_set, binary, likelihood, direct; to name a strategy freely, add 'kind: <kind>' under it"
             ),
         ),
         (
             "strategies:\n  fancy:\n    votes: 3",
             (
-                "strategies.fancy: unknown strategy kind 'fancy'; known kinds: closed_set, binary, likelihood; "
+                "strategies.fancy: unknown strategy kind 'fancy'; known kinds: closed_set, binary, likelihood, direct; "
                 "to name a strategy freely, add 'kind: <kind>' under it"
             ),
         ),
@@ -469,7 +475,7 @@ STRATEGY_KEYS = {
             "strategies:\n  mine:\n    kind: binar",
             (
                 "strategies.mine.kind: unknown strategy kind 'binar' (did you mean 'binary'?); "
-                "known kinds: closed_set, binary, likelihood"
+                "known kinds: closed_set, binary, likelihood, direct"
             ),
         ),
         ("strategies:\n  mine:\n    kind: 3", "strategies.mine.kind: expected a non-empty string, got int 3"),

@@ -28,7 +28,9 @@ REFERENCE_STUDY = (
     "gemma-3-4b",
     "gpt-4o",
     "gpt-4o-mini",
-    "resnet50-classifier",
+    "tiny-shapes-classifier",
+    "vit-base-patch16-224",
+    "clip-vit-base-patch32",
 )
 
 
@@ -44,7 +46,7 @@ def test_every_required_alias_is_built_in() -> None:
     remote = {name for name, spec in ALIASES.items() if spec.trust_remote_code}
     assert remote == {"minicpm-v-2_6", "phi-3-vision", "internvl2-2b"}
     assert {ALIASES[n].backend for n in ("gpt-4o", "gpt-4o-mini")} == {"openai"}
-    assert ALIASES["resnet50-classifier"].backend == "classifier"
+    assert {ALIASES[n].backend for n in ("tiny-shapes-classifier", "vit-base-patch16-224")} == {"classifier"}
     assert ALIASES["llava-v1.6-mistral-7b"].source == "llava-hf/llava-v1.6-mistral-7b-hf"
     assert ALIASES["internvl3-1b"].source.endswith("-hf")
 

@@ -104,3 +104,20 @@ class Fingerprints(Protocol):
         as JSON-serialisable data; None when they are not reproducible (sampling) and must not be cached.
         A ``"files"`` entry names a folder whose files the cache hashes (weights of a local checkpoint)."""
         ...
+
+
+@runtime_checkable
+class ClassifiesImages(Protocol):
+    """A conventional classifier: it scores the benchmark's classes for an image directly, no prompt.
+
+    Such models run the ``direct`` strategy instead of the prompt strategies (image-classification
+    models through their labels, zero-shot CLIP/SigLIP-style models through ``template``).
+    """
+
+    name: str
+
+    def classify(self, images: Sequence[ImageSource], classes: Sequence[str], template: str) -> list[list[float]]:
+        """For each image, one score per class in ``classes`` order (higher: more likely)."""
+        ...
+
+    def close(self) -> None: ...

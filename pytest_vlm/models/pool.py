@@ -16,6 +16,10 @@ def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> VisionLanguageModel:
         from pytest_vlm.models.hf import HFModel
 
         return HFModel(spec, runtime)
+    if spec.backend == "classifier":
+        from pytest_vlm.models.classifier import load_classifier
+
+        return load_classifier(spec, runtime)
     if spec.backend == "scripted":
         from pytest_vlm.models.scripted import ScriptedModel
 

@@ -11,6 +11,7 @@ from typing import Any
 from pytest_vlm.errors import ModelError, did_you_mean
 
 TINY_SHAPES_DIR = Path(__file__).resolve().parent.parent / "tiny" / "tiny-shapes"
+TINY_SHAPES_CLASSIFIER_DIR = TINY_SHAPES_DIR.parent / "tiny-shapes-classifier"
 DEFAULT_MODEL = "tiny-shapes"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
@@ -58,6 +59,20 @@ ALIASES: dict[str, ModelSpec] = {
             str(TINY_SHAPES_DIR),
             notes="embedded 544k-parameter Qwen2-VL trained on generated shapes; demos, tests and CI examples",
         ),
+        ModelSpec(
+            "tiny-shapes-classifier",
+            "classifier",
+            str(TINY_SHAPES_CLASSIFIER_DIR),
+            notes="embedded tiny ResNet trained on generated shapes: the direct-classifier baseline of tiny-shapes",
+        ),
+        ModelSpec(
+            "vit-base-patch16-224",
+            "classifier",
+            "google/vit-base-patch16-224",
+            notes="ImageNet-1k image classifier (general image recognition baseline); labels must name the classes",
+        ),
+        ModelSpec("clip-vit-base-patch32", "classifier", "openai/clip-vit-base-patch32", notes="zero-shot CLIP"),
+        ModelSpec("siglip-base-patch16-224", "classifier", "google/siglip-base-patch16-224", notes="zero-shot SigLIP"),
         ModelSpec("qwen2-vl-2b", "hf", "Qwen/Qwen2-VL-2B-Instruct"),
         ModelSpec("qwen2-vl-7b", "hf", "Qwen/Qwen2-VL-7B-Instruct"),
         _hf("qwen2.5-vl-3b", "Qwen/Qwen2.5-VL-3B-Instruct"),
@@ -86,12 +101,6 @@ ALIASES: dict[str, ModelSpec] = {
         _remote("internvl2-2b", "OpenGVLab/InternVL2-2B", "original InternVL2, remote code; see internvl3-* for -hf"),
         ModelSpec("gpt-4o", "openai", "gpt-4o", options=_OPENAI, notes="OpenAI API; key from OPENAI_API_KEY"),
         ModelSpec("gpt-4o-mini", "openai", "gpt-4o-mini", options=_OPENAI, notes="OpenAI API; key from OPENAI_API_KEY"),
-        ModelSpec(
-            "resnet50-classifier",
-            "classifier",
-            "microsoft/resnet-50",
-            notes="conventional image classifier baseline (no prompt)",
-        ),
         ModelSpec("scripted:oracle", "scripted", "oracle", notes="always right: checks spec plumbing"),
         ModelSpec("scripted:noisy", "scripted", "noisy", notes="unreadable answers for ~30% of images"),
         ModelSpec("scripted:mute", "scripted", "mute", notes="never gives a readable answer"),
@@ -116,7 +125,10 @@ def resolve_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec]
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelError(f"model folder {path} has no config.json; point --vlm-model at a checkpoint folder")
-        return ModelSpec(name=path.name, backend="hf", source=str(path.resolve()))
+        from pytest_vlm.models.classifier import is_classifier_folder
+
+        backend = "classifier" if is_classifier_folder(path) else "hf"
+        return ModelSpec(name=path.name, backend=backend, source=str(path.resolve()))
     if _HUB_ID.fullmatch(name) and not name.startswith("."):
         for spec in known.values():
             if spec.source == name:  # the same checkpoint shares its alias's baselines

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from pytest_vlm.models.registry import ALIASES, ModelSpec
+from pytest_vlm.models.registry import ALIASES, TINY_SHAPES_DIR, ModelSpec
 from pytest_vlm.spec import _bool, _check_keys, _int, _mapping, _str, _Where, load_yaml
 
 FILE_NAME = "vlm-models.yaml"
@@ -125,7 +125,8 @@ def table(aliases: Mapping[str, ModelSpec], default: str) -> list[str]:
     """The lines ``--vlm-list-models`` prints: alias, backend, hub id/source, remote code, notes."""
     rows = [("alias", "backend", "hub id / source", "remote code", "notes")]
     for spec in aliases.values():
-        source = "<embedded with pytest-vlm>" if spec.name == default and not spec.origin else spec.source
+        embedded = not spec.origin and Path(spec.source).parent == TINY_SHAPES_DIR.parent
+        source = "<embedded with pytest-vlm>" if embedded else spec.source
         if spec.revision:
             source += f"@{spec.revision}"
         notes = [spec.notes] if spec.notes else []
