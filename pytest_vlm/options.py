@@ -20,6 +20,9 @@ class VlmOptions:
     batch_size: int
     files: tuple[str, ...]
     seed: int | None
+    baseline: str | None = None  # --vlm-baseline: compare with this model's baselines instead of each model's own
+    markdown_path: Path | None = None
+    html_path: Path | None = None
 
 
 # (option, ini key, help, kind): one table so each flag and its ini key cannot drift apart.
@@ -29,6 +32,14 @@ _VALUED = (
     ("--vlm-batch-size", "vlm_batch_size", "prompts per model call batch", "32"),
     ("--vlm-json", "vlm_json", "write every metric and per-image prediction as JSON to this path", None),
     ("--vlm-seed", "vlm_seed", "seed of the closed-set shuffles, overriding each spec's 'seed'", None),
+    (
+        "--vlm-baseline",
+        "vlm_baseline",
+        "compare every model with this model's stored baselines (read-only) instead of its own",
+        None,
+    ),
+    ("--vlm-markdown", "vlm_markdown", "write a Markdown summary to this path", None),
+    ("--vlm-html", "vlm_html", "write a self-contained HTML report to this path", None),
 )
 
 
@@ -102,4 +113,12 @@ def read_options(config: pytest.Config) -> VlmOptions:
         batch_size=_int(config, "vlm_batch_size", 1) or 32,
         files=tuple(config.getoption("vlm_files")) or tuple(config.getini("vlm_files")),
         seed=_int(config, "vlm_seed", 0),
+        baseline=_value(config, "vlm_baseline"),
+        markdown_path=_path(config, "vlm_markdown"),
+        html_path=_path(config, "vlm_html"),
     )
+
+
+def _path(config: pytest.Config, ini: str) -> Path | None:
+    value = _value(config, ini)
+    return Path(config.invocation_params.dir, value) if value else None

@@ -17,6 +17,10 @@ def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> VisionLanguageModel:
         from pytest_vlm.models.scripted import ScriptedModel
 
         return ScriptedModel(spec.name, spec.source)
+    if spec.backend == "degraded" and spec.wraps is not None:
+        from pytest_vlm.models.degraded import DegradedModel
+
+        return DegradedModel(spec, load_model(spec.wraps, runtime))
     raise ModelError(f"model {spec.name}: unknown backend {spec.backend!r}")
 
 

@@ -23,6 +23,7 @@ class ModelSpec:
     revision: str | None = None
     trust_remote_code: bool = False
     notes: str = ""
+    wraps: ModelSpec | None = None  # the model a wrapper (models/degraded.py) runs
 
 
 ALIASES: dict[str, ModelSpec] = {
@@ -48,6 +49,10 @@ def resolve_model(name: str, *, base_dir: Path) -> ModelSpec:
     name = name.strip()
     if name in ALIASES:
         return ALIASES[name]
+    if name.startswith("degraded:"):
+        from pytest_vlm.models.degraded import resolve_degraded
+
+        return resolve_degraded(name, base_dir=base_dir)
     path = Path(name).expanduser()
     if not path.is_absolute():
         path = base_dir / path
