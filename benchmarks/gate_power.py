@@ -79,8 +79,10 @@ def main() -> None:
         for seed in range(1, args.seeds + 1):
             row = run_one(spec, dataset, closed, model, seed, args.alpha)
             false_alarms.append({**row, "seed": seed})
-            print(f"seed {seed:>2} {spec.name:<12} flips {row['flips']:>3}  b={row['now_wrong']:>3} "
-                  f"c={row['now_right']:>3}  p={row['p']:.3g}  {'FALSE ALARM' if row['failed'] else 'pass'}")
+            print(
+                f"seed {seed:>2} {spec.name:<12} flips {row['flips']:>3}  b={row['now_wrong']:>3} "
+                f"c={row['now_right']:>3}  p={row['p']:.3g}  {'FALSE ALARM' if row['failed'] else 'pass'}"
+            )
 
     detections = []
     spec, dataset = loaded[0]
@@ -93,9 +95,11 @@ def main() -> None:
                     continue  # every strategy once; closed-set for every draw
                 row = run_one(spec, dataset, strategy, degraded, spec.seed, args.alpha)
                 detections.append({**row, "fraction": fraction, "draw": draw})
-                print(f"degraded {fraction:<5} draw {draw} {strategy.id:<11} b={row['now_wrong']:>3} "
-                      f"c={row['now_right']:>3}  dAcc={row['accuracy_delta']:+.3f}  p={row['p']:.3g}  "
-                      f"{'detected' if row['failed'] else 'missed'}")
+                print(
+                    f"degraded {fraction:<5} draw {draw} {strategy.id:<11} b={row['now_wrong']:>3} "
+                    f"c={row['now_right']:>3}  dAcc={row['accuracy_delta']:+.3f}  p={row['p']:.3g}  "
+                    f"{'detected' if row['failed'] else 'missed'}"
+                )
 
     summary = {
         "alpha": args.alpha,

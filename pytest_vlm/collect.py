@@ -13,8 +13,8 @@ from pytest_vlm import snapshots
 from pytest_vlm.datasets import load_dataset
 from pytest_vlm.errors import ModelError, SpecError, VlmError
 from pytest_vlm.models.registry import DEFAULT_MODEL, ModelSpec, resolve_model
-from pytest_vlm.results import ItemResult
 from pytest_vlm.report import junit_properties
+from pytest_vlm.results import ItemResult
 from pytest_vlm.runner import BenchmarkFailure, ItemPlan, build_strategy, check_other_baseline, check_snapshot, run_item
 from pytest_vlm.spec import parse_spec
 from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY

@@ -159,7 +159,9 @@ def compare(
     if common:
         labels = [p.label for p in common]
         before = compute_metrics(labels, old, classes, seconds=1.0, calls=0, peak_memory_mb=0.0)
-        after = compute_metrics(labels, [p.prediction for p in common], classes, seconds=1.0, calls=0, peak_memory_mb=0.0)
+        after = compute_metrics(
+            labels, [p.prediction for p in common], classes, seconds=1.0, calls=0, peak_memory_mb=0.0
+        )
         acc = (before.accuracy, after.accuracy)
         macro = (before.macro_f1, after.macro_f1)
         deltas = {k: after.per_class[k].f1 - before.per_class[k].f1 for k in classes}

@@ -40,12 +40,12 @@ th { background: #eef1f5; } td.name, th.name { text-align: left; }
 
 
 def thumbnail_data_uri(image: Any, size: int = THUMBNAIL_SIZE) -> str:
-    """A PIL image as a small PNG data URI."""
+    """A PIL image as a small JPEG data URI (a few kB: PNG of a noisy photo is five times larger)."""
     copy = image.convert("RGB")
     copy.thumbnail((size, size))
     buffer = io.BytesIO()
-    copy.save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    copy.save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def flip_thumbnails(examples: Sequence[Any], image_ids: Sequence[str], limit: int = THUMBNAIL_LIMIT) -> dict[str, str]:
@@ -76,24 +76,31 @@ def confusion_svg(metrics: Metrics, cell: int = 30) -> str:
         for j, count in enumerate(row):
             share = count / top
             # Diagonal in blue, mistakes in red; white when empty.
-            r, g, b = (int(255 - 200 * share), int(255 - 140 * share), 255) if i == j else (255, *(int(255 - 200 * share),) * 2)
+            r, g, b = (
+                (int(255 - 200 * share), int(255 - 140 * share), 255)
+                if i == j
+                else (255, *(int(255 - 200 * share),) * 2)
+            )
             x, y = margin + j * cell, margin + i * cell
             parts.append(
                 f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="rgb({r},{g},{b})" stroke="#999"/>'
             )
             if count:
                 colour = "#fff" if share > 0.6 else "#000"
-                parts.append(
-                    f'<text x="{x + cell / 2}" y="{y + cell / 2 + 4}" text-anchor="middle" fill="{colour}">{count}</text>'
-                )
+                at = f'x="{x + cell / 2}" y="{y + cell / 2 + 4}"'
+                parts.append(f'<text {at} text-anchor="middle" fill="{colour}">{count}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], names: int = 1) -> str:
-    head = "".join(f'<th class="name">{escape(h)}</th>' if i < names else f"<th>{escape(h)}</th>" for i, h in enumerate(headers))
+    head = "".join(
+        f'<th class="name">{escape(h)}</th>' if i < names else f"<th>{escape(h)}</th>" for i, h in enumerate(headers)
+    )
     body = "".join(
-        "<tr>" + "".join(f'<td class="name">{c}</td>' if i < names else f"<td>{c}</td>" for i, c in enumerate(row)) + "</tr>"
+        "<tr>"
+        + "".join(f'<td class="name">{c}</td>' if i < names else f"<td>{c}</td>" for i, c in enumerate(row))
+        + "</tr>"
         for row in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -106,7 +113,16 @@ def _summary(results: Sequence[ItemResult]) -> str:
         out.append(f"<h2>{escape(benchmark)}</h2>")
         out.append(
             _table(
-                ("model", "strategy", "accuracy [95% CI]", "macro F1 [95% CI]", "weighted F1 [95% CI]", "it/s", "status", "baseline"),
+                (
+                    "model",
+                    "strategy",
+                    "accuracy [95% CI]",
+                    "macro F1 [95% CI]",
+                    "weighted F1 [95% CI]",
+                    "it/s",
+                    "status",
+                    "baseline",
+                ),
                 [
                     (
                         escape(r.model),
@@ -160,7 +176,8 @@ def _item(r: ItemResult) -> str:
         out.append(f"<h3>Against the baseline of {escape(c.baseline)}</h3><ul>")
         for g in c.gates:
             css = "gate-ok" if g["passed"] else "gate-fail"
-            out.append(f'<li class="{css}">{escape(g["gate"])}: {"passed" if g["passed"] else "FAILED"}: {escape(g["detail"])}</li>')
+            verdict = "passed" if g["passed"] else "FAILED"
+            out.append(f'<li class="{css}">{escape(g["gate"])}: {verdict}: {escape(g["detail"])}</li>')
         out.append(
             f"<li>{len(c.flips)} of {c.n} images flipped ({c.flip_rate:.1%}): {c.b} now wrong, {c.c} now right; "
             f"exact McNemar one-sided p = {c.p_worse:.4g}</li>"
@@ -186,7 +203,10 @@ def _diagnostics(d: dict[str, Any]) -> str:
     out.append(
         _table(
             ("votes for the prediction", "images", "accuracy"),
-            [(f"{h['agreed']} of {d['votes']}", str(h["images"]), f"{h['accuracy']:.3f}") for h in d["agreement_histogram"]],
+            [
+                (f"{h['agreed']} of {d['votes']}", str(h["images"]), f"{h['accuracy']:.3f}")
+                for h in d["agreement_histogram"]
+            ],
         )
     )
     bias = d["position_bias"]
@@ -197,7 +217,13 @@ def _diagnostics(d: dict[str, Any]) -> str:
         _table(
             ("slot", "right votes", "share of right", "wrong votes", "share of wrong"),
             [
-                (str(i + 1), str(right[i]), f"{right[i] / total_right:.3f}", str(wrong[i]), f"{wrong[i] / total_wrong:.3f}")
+                (
+                    str(i + 1),
+                    str(right[i]),
+                    f"{right[i] / total_right:.3f}",
+                    str(wrong[i]),
+                    f"{wrong[i] / total_wrong:.3f}",
+                )
                 for i in range(bias["slots"])
             ],
         )
@@ -212,7 +238,5 @@ def render_html(results: Sequence[ItemResult]) -> str:
     body = [f"<h1>pytest-vlm: {escape(verdict)}</h1>", _summary(ordered)] + [_item(r) for r in ordered]
     return (
         f'<!DOCTYPE html>\n{MARKER}\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>pytest-vlm report</title><style>{_CSS}</style></head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
+        f"<title>pytest-vlm report</title><style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )

@@ -39,7 +39,10 @@ def render_markdown(results: Sequence[ItemResult]) -> str:
         sizes = sorted({r.n for r in group_rows if r.n is not None})
         out.append(f"### {benchmark}" + (f" ({', '.join(map(str, sizes))} images)" if sizes else ""))
         out.append("")
-        out.append("| model | strategy | accuracy [95% CI] | macro F1 [95% CI] | weighted F1 [95% CI] | it/s | status | baseline |")
+        out.append(
+            "| model | strategy | accuracy [95% CI] | macro F1 [95% CI] | weighted F1 [95% CI] "
+            "| it/s | status | baseline |"
+        )
         out.append("|---|---|---|---|---|---|---|---|")
         for r in group_rows:
             speed = "-" if r.images_per_second is None else f"{r.images_per_second:.1f}"
@@ -88,7 +91,8 @@ def _comparison(r: ItemResult) -> list[str]:
         out += ["", f"<details><summary>{len(c.flips)} flipped image(s)</summary>", ""]
         out += ["| image | baseline | now | true label |", "|---|---|---|---|"]
         for f in c.flips[:FLIP_LIMIT]:
-            out.append(f"| {_cell(f.image_id)} | {_cell(f.old or '<unparseable>')} | {_cell(f.new or '<unparseable>')} | {_cell(f.label)} |")
+            cells = (f.image_id, f.old or "<unparseable>", f.new or "<unparseable>", f.label)
+            out.append("| " + " | ".join(_cell(x) for x in cells) + " |")
         if len(c.flips) > FLIP_LIMIT:
             out.append(f"\n... and {len(c.flips) - FLIP_LIMIT} more (see --vlm-json)")
         out += ["", "</details>"]

@@ -34,9 +34,7 @@ def check_output_path(path: Path, marker: str, flag: str) -> str | None:
     return None
 
 
-def write_outputs(
-    results: Sequence[ItemResult], *, markdown_path: Path | None, html_path: Path | None
-) -> list[str]:
+def write_outputs(results: Sequence[ItemResult], *, markdown_path: Path | None, html_path: Path | None) -> list[str]:
     """Write what was asked for; returns what was written, for the terminal."""
     from pytest_vlm.report import write_text_atomic
 

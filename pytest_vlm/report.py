@@ -123,7 +123,7 @@ def junit_properties(r: ItemResult) -> list[tuple[str, object]]:
             ("vlm_now_wrong", c.b),
             ("vlm_now_right", c.c),
             ("vlm_accuracy_delta", round(c.accuracy_delta, 6)),
-            ("vlm_mcnemar_p", round(c.p_worse, 6)),
+            ("vlm_mcnemar_p", f"{c.p_worse:.4g}"),
         ]
         props += [(f"vlm_gate_{g['gate']}", "passed" if g["passed"] else "failed") for g in c.gates]
     return props

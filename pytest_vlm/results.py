@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pytest_vlm.gate import Check, Threshold
 from pytest_vlm.comparison import Comparison
+from pytest_vlm.gate import Check, Threshold
 from pytest_vlm.metrics import ClassMetrics, Interval, Metrics
 from pytest_vlm.strategies.base import ImagePrediction
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from pytest_vlm import comparison as baseline_comparison
 from pytest_vlm import gate, snapshots
-from pytest_vlm.diagnostics import closed_set_diagnostics
 from pytest_vlm.datasets import Dataset
+from pytest_vlm.diagnostics import closed_set_diagnostics
 from pytest_vlm.metrics import compute_metrics, worst_confusions
 from pytest_vlm.models.base import Describes, MeasuresMemory, VisionLanguageModel
 from pytest_vlm.models.hf import process_peak_rss_mb
@@ -89,7 +89,9 @@ def run_item(plan: ItemPlan, model: VisionLanguageModel) -> tuple[ItemResult, li
         checks=tuple(checks),
         predictions=tuple(predictions),
         model_info=model.describe() if isinstance(model, Describes) else {},
-        diagnostics=closed_set_diagnostics(predictions, plan.dataset.classes) if plan.strategy.kind == "closed_set" else {},
+        diagnostics=closed_set_diagnostics(predictions, plan.dataset.classes)
+        if plan.strategy.kind == "closed_set"
+        else {},
     )
     return result, failures
 

@@ -7,6 +7,7 @@ strategy, metrics, speed, outcome) fit an 80-column CI log.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from itertools import groupby
 from typing import Any
@@ -124,4 +125,7 @@ def write_summary(
     if comparisons:
         terminalreporter.write_line("baseline comparison (details: --vlm-json, --vlm-markdown, --vlm-html):")
         for line in comparisons:
-            terminalreporter.write_line(f"  {line}")
+            for part in textwrap.wrap(
+                line, width=max(writer.fullwidth, 40), initial_indent="  ", subsequent_indent="    "
+            ):
+                terminalreporter.write_line(part)
