@@ -64,10 +64,9 @@ def summary_rows(results: Sequence[ItemResult]) -> list[SummaryRow]:
 
 
 def json_document(results: Sequence[ItemResult]) -> dict[str, Any]:
-    return {
-        "version": JSON_VERSION,
-        "results": [r.to_dict() for r in sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy))],
-    }
+    ordered = sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy))
+    # Thumbnails are for the HTML report only: base64 pictures would swamp the JSON.
+    return {"version": JSON_VERSION, "results": [{**r.to_dict(), "thumbnails": {}} for r in ordered]}
 
 
 def write_json(path: Path, results: Sequence[ItemResult]) -> None:

@@ -131,10 +131,12 @@ def test_gates_on_the_own_baseline(recorded: pytest.Pytester, xdist: list[str]) 
     path = recorded.path / "__vlm_snapshots__" / "shapes" / "scripted-oracle" / "closed_set.json"
     text = path.read_text()
     path.write_text(text.replace('"prediction": "circle"', '"prediction": "star"', 2))
-    result = recorded.runpytest("--vlm-json", "out.json", "--junitxml", "junit.xml", *xdist)
+    result = recorded.runpytest("--vlm-json", "out.json", "--junitxml", "junit.xml", "--vlm-html", "r.html", *xdist)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*scripted:oracle*closed_set*passed*2 flipped*"])
     assert path.read_text() != text  # not rewritten without --vlm-update-snapshots
+    # Thumbnails of the 2 flips are made where the item ran (a worker, with -n) and reach the report.
+    assert (recorded.path / "r.html").read_text().count('src="data:image/jpeg;base64,') == 2
     document = json.loads((recorded.path / "out.json").read_text())
     closed = next(r for r in document["results"] if r["strategy"] == "closed_set")
     comparison = closed["comparison"]
@@ -147,6 +149,7 @@ def test_gates_on_the_own_baseline(recorded: pytest.Pytester, xdist: list[str]) 
             "detail": "0 image(s) now wrong, 2 now right; exact McNemar one-sided p=1, no drop",
         }
     ]
+    assert closed["thumbnails"] == {}  # pictures go to the HTML report only
     assert set(closed["metrics"]["intervals"]) == {"accuracy", "macro_f1", "weighted_f1"}
     assert closed["metrics"]["intervals"]["accuracy"]["high"] == 1.0
     assert closed["diagnostics"]["votes"] == 3
@@ -202,6 +205,15 @@ def test_baseline_model_errors(recorded: pytest.Pytester) -> None:
     unknown = recorded.runpytest("--vlm-baseline", "scripted:oracel")
     assert unknown.ret == pytest.ExitCode.USAGE_ERROR
     unknown.stderr.fnmatch_lines(["ERROR: --vlm-baseline: unknown model 'scripted:oracel' (did you mean*"])
+    broken = recorded.path / "__vlm_snapshots__" / "shapes" / "scripted-oracle" / "binary.json"
+    broken.write_text("{ not json")
+    unreadable = recorded.runpytest(
+        "--vlm-model", "scripted:noisy", "--vlm-baseline", "scripted:oracle", "-k", "binary"
+    )
+    unreadable.assert_outcomes(failed=1, deselected=1)
+    unreadable.stdout.fnmatch_lines(
+        [f"baseline {broken} is not readable JSON (*); restore it from version control or re-record it with*"]
+    )
     bad = recorded.runpytest("--vlm-model", "degraded:2:scripted:oracle")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["ERROR: --vlm-model: model 'degraded:2:scripted:oracle': the fraction must be*"])
