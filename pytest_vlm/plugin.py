@@ -65,6 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _check_report_paths(options: Any) -> None:
+    """Refuse, before anything runs, a report path that would clobber something not ours."""
+    if options.markdown_path is None and options.html_path is None:
+        return
     from pytest_vlm.html_report import MARKER as HTML_MARKER
     from pytest_vlm.markdown import MARKER as MARKDOWN_MARKER
     from pytest_vlm.outputs import check_output_path
