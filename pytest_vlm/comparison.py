@@ -112,6 +112,10 @@ class Comparison:
     gates: tuple[dict[str, Any], ...] = field(default=())  # {"gate", "passed", "detail"} per configured gate
 
     @property
+    def failed_gates(self) -> list[dict[str, Any]]:
+        return [g for g in self.gates if not g["passed"]]
+
+    @property
     def flip_rate(self) -> float:
         return len(self.flips) / self.n if self.n else 0.0
 

@@ -71,7 +71,7 @@ def render_markdown(results: Sequence[ItemResult]) -> str:
 
 def _comparison(r: ItemResult) -> list[str]:
     c = r.comparison
-    if c is None or not (c.flips or c.gates):
+    if c is None or not (c.flips or c.failed_gates):
         return []
     out = [f"#### {_cell(r.benchmark)} / {_cell(r.model)} / {_cell(r.strategy)} vs baseline {_cell(c.baseline)}", ""]
     for g in c.gates:

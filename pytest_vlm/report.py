@@ -91,7 +91,7 @@ def comparison_lines(results: Sequence[ItemResult]) -> list[str]:
     lines = []
     for r in sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy)):
         c = r.comparison
-        if c is None or not (c.flips or c.gates):
+        if c is None or not (c.flips or c.failed_gates):
             continue
         gates = "; ".join(f"{g['gate']} {'ok' if g['passed'] else 'FAILED'}" for g in c.gates)
         lines.append(f"{r.benchmark} {r.model} {r.strategy} {c.summary()}" + (f"; {gates}" if gates else ""))

@@ -130,7 +130,14 @@ def metric_intervals(
     labels: Sequence[str],
     resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> dict[str, Interval]:
-    """95% intervals: Wilson for accuracy, seeded percentile bootstrap (over images) for the F1s."""
+    """95% intervals: Wilson for accuracy, seeded percentile bootstrap (over images) for the F1s.
+
+    Images are put in id order first, so the intervals depend on which images and predictions
+    there are, never on the order a strategy returned them in."""
+    order = sorted(range(len(image_ids)), key=lambda i: image_ids[i])
+    image_ids = [image_ids[i] for i in order]
+    y_true = [y_true[i] for i in order]
+    y_pred = [y_pred[i] for i in order]
     n = len(y_true)
     correct = sum(1 for t, p in zip(y_true, y_pred) if t == p)
     intervals = {"accuracy": wilson_interval(correct, n)}

@@ -115,6 +115,8 @@ def test_bootstrap_is_seeded_and_paired() -> None:
     assert bootstrap_seed(ids) != bootstrap_seed(ids[:-1])
     first = metric_intervals(ids, Y_TRUE, Y_PRED, LABELS)
     assert metric_intervals(ids, Y_TRUE, Y_PRED, LABELS) == first
+    # The same images in another order: the same intervals.
+    assert metric_intervals(ids[::-1], Y_TRUE[::-1], Y_PRED[::-1], LABELS) == first
     m = compute_metrics(Y_TRUE, Y_PRED, LABELS, seconds=1, calls=1, peak_memory_mb=0)
     for name in ("macro_f1", "weighted_f1"):
         assert first[name].low <= getattr(m, name) <= first[name].high
