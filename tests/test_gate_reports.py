@@ -134,6 +134,7 @@ def test_gates_on_the_own_baseline(recorded: pytest.Pytester, xdist: list[str]) 
     result = recorded.runpytest("--vlm-json", "out.json", "--junitxml", "junit.xml", "--vlm-html", "r.html", *xdist)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*scripted:oracle*closed_set*passed*2 flipped*"])
+    assert "binary vs scripted:oracle" not in result.stdout.str()  # unchanged items are not listed
     assert path.read_text() != text  # not rewritten without --vlm-update-snapshots
     # Thumbnails of the 2 flips are made where the item ran (a worker, with -n) and reach the report.
     assert (recorded.path / "r.html").read_text().count('src="data:image/jpeg;base64,') == 2
