@@ -18,11 +18,13 @@ from pytest_vlm.datasets import load_dataset
 from pytest_vlm.errors import ModelError, SpecError, VlmError
 from pytest_vlm.models.registry import DEFAULT_MODEL, ModelSpec, resolve_model
 from pytest_vlm.progress import progress_bar
+from pytest_vlm.report import junit_properties
 from pytest_vlm.results import ItemResult
-from pytest_vlm.runner import BenchmarkFailure, ItemPlan, build_strategy, check_snapshot, run_item
+from pytest_vlm.runner import BenchmarkFailure, ItemPlan, build_strategy, check_other_baseline, check_snapshot, run_item
 from pytest_vlm.spec import parse_spec
 from pytest_vlm.state import CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
 from pytest_vlm.strategies.direct import strategies_for
+from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
 
 
 class VlmSpecFile(pytest.Module):
@@ -48,12 +50,17 @@ class VlmSpecFile(pytest.Module):
             except ValueError as exc:
                 raise SpecError(f"{self.path.name}: strategies.{strategy.id}", str(exc)) from None
         seed = options.seed if options.seed is not None else spec.seed
+        other = self.config.stash.get(BASELINE_MODEL_KEY, None)  # --vlm-baseline
         for model in self._models(spec):
             for strategy in strategies_for(spec, model.backend):
                 path = (
                     snapshots.snapshot_path(spec.folder, spec.name, model.name, strategy.id) if spec.snapshot else None
                 )
                 plan = ItemPlan(spec, dataset, strategy, model, seed, path)
+                if other is not None and path is not None:
+                    # Compared with the other model's file, read-only; the item's own is left alone.
+                    other_path = snapshots.snapshot_path(spec.folder, spec.name, other.name, strategy.id)
+                    plan = replace(plan, snapshot_path=None, baseline_path=other_path, baseline_model=other.name)
                 yield VlmItem.from_parent(self, name=plan.name, callobj=_benchmark_function(plan), plan=plan)
 
     def _models(self, spec: Any) -> list[ModelSpec]:
@@ -135,16 +142,25 @@ def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, sna
         if bar is not None:
             bar.close()
     result = replace(result, nodeid=base.nodeid)
-    if plan.snapshot_path is not None:
-        update = config.stash[OPTIONS_KEY].update_snapshots
-        state, flips, snapshot_failures = check_snapshot(plan, result, snapshot, update)
+    if plan.snapshot_path is not None or plan.baseline_path is not None:
+        if plan.snapshot_path is not None:
+            update = config.stash[OPTIONS_KEY].update_snapshots
+            state, flips, snapshot_failures, found = check_snapshot(plan, result, snapshot, update)
+        else:
+            state, flips, snapshot_failures, found = check_other_baseline(plan, result)
         if failures and snapshot_failures:
             failures.append("")
         failures += snapshot_failures
-        result = replace(result, snapshot=state, flips=flips)
+        result = replace(result, snapshot=state, flips=flips, comparison=found)
+        if found is not None and found.flips and config.stash[OPTIONS_KEY].html_path is not None:
+            from pytest_vlm.html_report import flip_thumbnails
+
+            shown = flip_thumbnails(plan.dataset.examples, [f.image_id for f in found.flips])
+            result = replace(result, thumbnails=shown)
     else:
         result = replace(result, snapshot="off")
     result = replace(result, status="failed" if failures else "passed", failures=tuple(failures))
     config.stash[RESULTS_KEY].append(result)
+    request.node.user_properties.extend(junit_properties(result))  # shown by --junitxml and CI systems
     if failures:
         raise BenchmarkFailure("\n".join(failures))

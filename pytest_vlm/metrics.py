@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 UNPARSEABLE = "<unparseable>"
@@ -33,6 +33,9 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("images_per_second", True, "images through the strategy per second of wall time"),
         MetricInfo("peak_memory_mb", False, "peak GPU memory on GPU, else peak process RSS, in MiB"),
         MetricInfo("calls_per_image", False, "model prompts per image"),
+        MetricInfo("accuracy_lower", True, "lower end of the accuracy's 95% Wilson interval"),
+        MetricInfo("macro_f1_lower", True, "lower end of the macro F1's 95% bootstrap interval"),
+        MetricInfo("weighted_f1_lower", True, "lower end of the weighted F1's 95% bootstrap interval"),
     )
 }
 
@@ -43,6 +46,17 @@ class ClassMetrics:
     recall: float
     f1: float
     support: int
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A 95% interval (see pytest_vlm/stats.py for how each metric's is computed)."""
+
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"[{self.low:.3f}, {self.high:.3f}]"
 
 
 @dataclass(frozen=True)
@@ -59,10 +73,13 @@ class Metrics:
     per_class: dict[str, ClassMetrics]
     confusion_labels: tuple[str, ...]
     confusion: tuple[tuple[int, ...], ...]  # rows: true label, columns: predicted label
+    intervals: dict[str, Interval] = field(default_factory=dict)  # accuracy, macro_f1, weighted_f1
 
     def value(self, name: str) -> float:
         if name not in METRICS:
             raise KeyError(name)
+        if name.endswith("_lower"):
+            return self.intervals[name.removesuffix("_lower")].low
         return float(getattr(self, name))
 
     def to_dict(self) -> dict[str, Any]:

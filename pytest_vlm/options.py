@@ -29,6 +29,9 @@ class VlmOptions:
     api: ApiOptions = ApiOptions()  # OpenAI-compatible servers: --vlm-api-*
     cache_dir: Path | None = None  # the result cache's folder; None: --vlm-no-cache
     progress_after: float | None = 2.0  # seconds before an item shows a progress bar; None: never
+    baseline: str | None = None  # --vlm-baseline: compare with this model's baselines instead of each model's own
+    markdown_path: Path | None = None
+    html_path: Path | None = None
 
 
 # (option, ini key, help, kind): one table so each flag and its ini key cannot drift apart.
@@ -55,6 +58,14 @@ _VALUED = (
     ("--vlm-api-concurrency", "vlm_api_concurrency", "requests in flight at once per remote model", "8"),
     ("--vlm-api-timeout", "vlm_api_timeout", "seconds to wait for one remote answer before retrying", "120"),
     ("--vlm-api-retries", "vlm_api_retries", "retries after a 429, 5xx, timeout or lost connection", "4"),
+    (
+        "--vlm-baseline",
+        "vlm_baseline",
+        "compare every model with this model's stored baselines (read-only) instead of its own",
+        None,
+    ),
+    ("--vlm-markdown", "vlm_markdown", "write a Markdown summary to this path", None),
+    ("--vlm-html", "vlm_html", "write a self-contained HTML report to this path", None),
 )
 
 
@@ -195,6 +206,9 @@ def read_options(config: pytest.Config) -> VlmOptions:
         api=_api_options(config),
         cache_dir=_cache_dir(config),
         progress_after=_progress_after(config),
+        baseline=_value(config, "vlm_baseline"),
+        markdown_path=_path(config, "vlm_markdown"),
+        html_path=_path(config, "vlm_html"),
     )
 
 
@@ -228,3 +242,8 @@ def _api_options(config: pytest.Config) -> ApiOptions:
         timeout_s=timeout_s,
         retries=_int(config, "vlm_api_retries", 0) or 0,
     )
+
+
+def _path(config: pytest.Config, ini: str) -> Path | None:
+    value = _value(config, ini)
+    return Path(config.invocation_params.dir, value) if value else None

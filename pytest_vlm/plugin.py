@@ -11,9 +11,10 @@ import pytest
 
 from pytest_vlm.errors import ModelError, VlmError
 from pytest_vlm.options import add_options, read_options
-from pytest_vlm.state import CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
+from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
 
 _WORKER_OUTPUT = "pytest_vlm_results"
+WRITTEN_KEY = pytest.StashKey[list[str]]()  # reports written at session finish, for the terminal
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,8 +57,36 @@ def pytest_configure(config: pytest.Config) -> None:
         ]
     except ModelError as exc:
         raise pytest.UsageError(f"--vlm-model: {exc}") from None
+    _check_report_paths(options)
+    if options.baseline is not None:
+        if options.update_snapshots:
+            raise pytest.UsageError(
+                "--vlm-baseline compares with another model's baselines, which are never written; "
+                "drop --vlm-update-snapshots, or --vlm-baseline to record the models' own baselines"
+            )
+        try:
+            config.stash[BASELINE_MODEL_KEY] = resolve_model(options.baseline, base_dir=config.invocation_params.dir)
+        except ModelError as exc:
+            raise pytest.UsageError(f"--vlm-baseline: {exc}") from None
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistResults(config), "pytest_vlm_xdist")
+
+
+def _check_report_paths(options: Any) -> None:
+    """Refuse, before anything runs, a report path that would clobber something not ours."""
+    if options.markdown_path is None and options.html_path is None:
+        return
+    from pytest_vlm.html_report import MARKER as HTML_MARKER
+    from pytest_vlm.markdown import MARKER as MARKDOWN_MARKER
+    from pytest_vlm.outputs import check_output_path
+
+    for path, marker, flag in (
+        (options.markdown_path, MARKDOWN_MARKER, "--vlm-markdown"),
+        (options.html_path, HTML_MARKER, "--vlm-html"),
+    ):
+        problem = check_output_path(path, marker, flag) if path is not None else None
+        if problem:
+            raise pytest.UsageError(problem)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -115,24 +144,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _is_worker(config):
         config.workeroutput[_WORKER_OUTPUT] = [r.to_dict() for r in results]  # type: ignore[attr-defined]
         return
-    json_path = config.stash[OPTIONS_KEY].json_path
+    options = config.stash[OPTIONS_KEY]
+    json_path = options.json_path
     if json_path is not None and results:
         from pytest_vlm.report import write_json
 
         write_json(json_path, results)
+    if results:
+        from pytest_vlm.outputs import write_outputs
+
+        config.stash[WRITTEN_KEY] = write_outputs(
+            results, markdown_path=options.markdown_path, html_path=options.html_path
+        )
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     results = config.stash.get(RESULTS_KEY, [])
     if _is_worker(config) or not results or config.get_verbosity() < -1:
         return
-    from pytest_vlm.report import summary_rows
+    from pytest_vlm.report import comparison_lines, summary_rows
     from pytest_vlm.terminal import write_summary
 
-    write_summary(terminalreporter, summary_rows(results))
+    write_summary(terminalreporter, summary_rows(results), comparison_lines(results))
     from pytest_vlm.summary_extras import write_extras
 
     write_extras(terminalreporter, results)
     json_path = config.stash[OPTIONS_KEY].json_path
     if json_path is not None:
         terminalreporter.write_line(f"pytest-vlm: wrote {json_path}")
+    for written in config.stash.get(WRITTEN_KEY, []):
+        terminalreporter.write_line(f"pytest-vlm: wrote {written}")

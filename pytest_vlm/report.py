@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_vlm.metrics import Interval
 from pytest_vlm.results import ItemResult
 
 JSON_VERSION = 1
@@ -27,6 +28,9 @@ class SummaryRow:
     images_per_second: float | None
     status: str  # passed, failed, error
     baseline: str  # matched, N flipped, missing, recorded, unchanged, off, or "-"
+    accuracy_ci: Interval | None = None
+    macro_f1_ci: Interval | None = None
+    weighted_f1_ci: Interval | None = None
 
 
 def _baseline(r: ItemResult) -> str:
@@ -51,27 +55,74 @@ def summary_rows(results: Sequence[ItemResult]) -> list[SummaryRow]:
                 images_per_second=m.images_per_second if m else None,
                 status=r.status,
                 baseline=_baseline(r),
+                accuracy_ci=m.intervals.get("accuracy") if m else None,
+                macro_f1_ci=m.intervals.get("macro_f1") if m else None,
+                weighted_f1_ci=m.intervals.get("weighted_f1") if m else None,
             )
         )
     return rows
 
 
 def json_document(results: Sequence[ItemResult]) -> dict[str, Any]:
-    return {
-        "version": JSON_VERSION,
-        "results": [r.to_dict() for r in sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy))],
-    }
+    ordered = sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy))
+    # Thumbnails are for the HTML report only: base64 pictures would swamp the JSON.
+    return {"version": JSON_VERSION, "results": [{**r.to_dict(), "thumbnails": {}} for r in ordered]}
 
 
 def write_json(path: Path, results: Sequence[ItemResult]) -> None:
+    write_text_atomic(path, json.dumps(json_document(results), indent=1, ensure_ascii=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
     """Write atomically: a reader never sees half a file, and a failed write keeps the old one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(json_document(results), f, indent=1, ensure_ascii=False)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def comparison_lines(results: Sequence[ItemResult]) -> list[str]:
+    """One line per item that was compared with a baseline and changed: flips, accuracy, test, gates."""
+    lines = []
+    for r in sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy)):
+        c = r.comparison
+        if c is None or not (c.flips or c.failed_gates):
+            continue
+        gates = "; ".join(f"{g['gate']} {'ok' if g['passed'] else 'FAILED'}" for g in c.gates)
+        lines.append(f"{r.benchmark} {r.model} {r.strategy} {c.summary()}" + (f"; {gates}" if gates else ""))
+    return lines
+
+
+def junit_properties(r: ItemResult) -> list[tuple[str, object]]:
+    """Properties for the item's JUnit <testcase> (item.user_properties), so CI systems show them."""
+    props: list[tuple[str, object]] = [("vlm_status", r.status), ("vlm_baseline", _baseline(r))]
+    m = r.metrics
+    if m is not None:
+        props += [
+            ("vlm_images", m.n),
+            ("vlm_accuracy", round(m.accuracy, 6)),
+            ("vlm_macro_f1", round(m.macro_f1, 6)),
+            ("vlm_weighted_f1", round(m.weighted_f1, 6)),
+            ("vlm_unparseable_rate", round(m.unparseable_rate, 6)),
+            ("vlm_images_per_second", round(m.images_per_second, 3)),
+        ]
+        for name, interval in m.intervals.items():
+            props.append((f"vlm_{name}_ci95", f"{interval.low:.4f} {interval.high:.4f}"))
+    props.append(("vlm_flips", r.flips))
+    c = r.comparison
+    if c is not None:
+        props += [
+            ("vlm_baseline_model", c.baseline),
+            ("vlm_flip_rate", round(c.flip_rate, 6)),
+            ("vlm_now_wrong", c.b),
+            ("vlm_now_right", c.c),
+            ("vlm_accuracy_delta", round(c.accuracy_delta, 6)),
+            ("vlm_mcnemar_p", f"{c.p_worse:.4g}"),
+        ]
+        props += [(f"vlm_gate_{g['gate']}", "passed" if g["passed"] else "failed") for g in c.gates]
+    return props

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pytest_vlm.comparison import Comparison
 from pytest_vlm.gate import Check, Threshold
-from pytest_vlm.metrics import ClassMetrics, Metrics
+from pytest_vlm.metrics import ClassMetrics, Interval, Metrics
 from pytest_vlm.strategies.base import ImagePrediction
 
 
@@ -40,9 +41,13 @@ class ItemResult:
     cache_hits: int | None = None  # answers served by the result cache; None: not cached
     cache_requests: int = 0  # requests the strategy made
     sweep: tuple[SweepPoint, ...] = ()
+    comparison: Comparison | None = None  # against the baseline, when there is one
+    diagnostics: dict[str, Any] = field(default_factory=dict)  # closed-set vote agreement and position bias
+    thumbnails: dict[str, str] = field(default_factory=dict)  # flipped images as PNG data URIs (--vlm-html)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["comparison"] = self.comparison.to_dict() if self.comparison is not None else None
         data["checks"] = [
             {
                 "metric": c.threshold.metric,
@@ -63,6 +68,7 @@ class ItemResult:
             metrics["per_class"] = {k: ClassMetrics(**v) for k, v in metrics["per_class"].items()}
             metrics["confusion_labels"] = tuple(metrics["confusion_labels"])
             metrics["confusion"] = tuple(tuple(row) for row in metrics["confusion"])
+            metrics["intervals"] = {k: Interval(**v) for k, v in metrics.get("intervals", {}).items()}
             data["metrics"] = Metrics(**metrics)
         data["checks"] = tuple(
             Check(Threshold(c["metric"], *_split_threshold(c["threshold"])), c["value"]) for c in data["checks"]
@@ -75,6 +81,8 @@ class ItemResult:
         data["sweep"] = tuple(
             SweepPoint(**{**p, "class_names": tuple(p["class_names"])}) for p in data.get("sweep", ())
         )
+        if data.get("comparison") is not None:
+            data["comparison"] = Comparison.from_dict(data["comparison"])
         return cls(**data)
 
 

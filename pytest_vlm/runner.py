@@ -8,14 +8,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pytest_vlm import comparison as baseline_comparison
 from pytest_vlm import gate, snapshots
 from pytest_vlm.datasets import Dataset
+from pytest_vlm.diagnostics import closed_set_diagnostics
 from pytest_vlm.metrics import compute_metrics, worst_confusions
 from pytest_vlm.models.base import ClassifiesImages, Describes, MeasuresMemory, VisionLanguageModel
 from pytest_vlm.models.hf import process_peak_rss_mb
 from pytest_vlm.models.registry import ModelSpec
 from pytest_vlm.results import ItemResult
 from pytest_vlm.spec import BenchmarkSpec, StrategySpec
+from pytest_vlm.stats import metric_intervals
 from pytest_vlm.strategies import STRATEGIES
 
 
@@ -33,6 +36,8 @@ class ItemPlan:
     model: ModelSpec
     seed: int
     snapshot_path: Path | None = field(default=None)
+    baseline_path: Path | None = None  # --vlm-baseline: another model's baseline file, read-only
+    baseline_model: str | None = None
 
     @property
     def name(self) -> str:
@@ -86,6 +91,15 @@ def run_item(
         calls=sum(len(p.raw) for p in predictions),
         peak_memory_mb=memory,
     )
+    metrics = replace(
+        metrics,
+        intervals=metric_intervals(
+            [p.image_id for p in predictions],
+            [p.label for p in predictions],
+            [p.prediction for p in predictions],
+            plan.dataset.classes,
+        ),
+    )
     checks = gate.check(plan.strategy.thresholds, metrics)
     failures = gate_report(checks, metrics) if gate.violations(checks) else []
     result = ItemResult(
@@ -99,6 +113,9 @@ def run_item(
         checks=tuple(checks),
         predictions=tuple(predictions),
         model_info=model.describe() if isinstance(model, Describes) else {},
+        diagnostics=closed_set_diagnostics(predictions, plan.dataset.classes)
+        if plan.strategy.kind == "closed_set"
+        else {},
     )
     if getattr(plan.strategy.params, "class_counts", None):
         result = replace(result, sweep=sweep.run_sweep(plan, asked, metrics))
@@ -126,8 +143,31 @@ def gate_report(checks: list[gate.Check], metrics: Any) -> list[str]:
     return lines
 
 
-def check_snapshot(plan: ItemPlan, result: ItemResult, snapshot: Any, update: bool) -> tuple[str, int, list[str]]:
-    """Compare predictions with the stored baseline through syrupy; returns (state, flips, failure lines)."""
+def _compare(
+    plan: ItemPlan, baseline: dict[str, Any], result: ItemResult, path: Path, name: str
+) -> baseline_comparison.Comparison:
+    found = baseline_comparison.compare(
+        baseline, result.predictions, plan.dataset.classes, baseline_name=name, path=str(path)
+    )
+    return replace(found, gates=baseline_comparison.evaluate(plan.strategy.baseline_gates, found))
+
+
+def gate_failures(found: baseline_comparison.Comparison, diff: snapshots.BaselineDiff, path: Path) -> list[str]:
+    """The baseline gates' report when one failed (empty when all hold)."""
+    failed = [g for g in found.gates if not g["passed"]]
+    if not failed:
+        return []
+    lines = [f"{len(failed)} of {len(found.gates)} baseline gate(s) failed against {found.baseline}:"]
+    lines += [f"  {g['gate']}: {'ok' if g['passed'] else 'FAIL'}  {g['detail']}" for g in found.gates]
+    lines.append(found.summary())
+    return lines + snapshots.describe_diff(diff, path)
+
+
+def check_snapshot(
+    plan: ItemPlan, result: ItemResult, snapshot: Any, update: bool
+) -> tuple[str, int, list[str], baseline_comparison.Comparison | None]:
+    """Compare predictions with the stored baseline through syrupy; returns (state, flips, failure
+    lines, comparison). With baseline gates configured, they decide instead of the exact match."""
     path = plan.snapshot_path
     assert path is not None
     failures: list[str] = []
@@ -136,6 +176,7 @@ def check_snapshot(plan: ItemPlan, result: ItemResult, snapshot: Any, update: bo
     except ValueError as exc:
         baseline, failures = None, [str(exc)]
     diff = snapshots.diff_baseline(baseline, result.predictions) if baseline is not None else None
+    found = _compare(plan, baseline, result, path, plan.model.name) if baseline is not None else None
     assertion = snapshot.use_extension(snapshots.VlmSnapshotExtension)
     assertion.update_snapshots = update or assertion.update_snapshots
     text = snapshots.serialize_predictions(result.predictions)
@@ -143,9 +184,14 @@ def check_snapshot(plan: ItemPlan, result: ItemResult, snapshot: Any, update: bo
     matched = assertion == text  # in update mode syrupy writes the file here
     flips = len(diff.flips) if diff else 0
     if assertion.update_snapshots:
-        return ("unchanged" if unchanged else "recorded"), flips, []
+        return ("unchanged" if unchanged else "recorded"), flips, [], found
     if matched:
-        return "matched", 0, []
+        return "matched", 0, [], found
+    if found is not None and diff is not None and plan.strategy.baseline_gates.active:
+        failures = gate_failures(found, diff, path)
+        if failures:
+            failures.append("If the change is intended, accept it with --vlm-update-snapshots.")
+        return ("changed" if flips else "matched"), flips, failures, found
     if baseline is None and not failures:
         return (
             "missing",
@@ -154,10 +200,48 @@ def check_snapshot(plan: ItemPlan, result: ItemResult, snapshot: Any, update: bo
                 f"no baseline yet for {plan.model.name} on {plan.spec.name} / {plan.strategy.id} (expected {path}).",
                 "Record one with --vlm-update-snapshots once you have checked the results.",
             ],
+            None,
         )
     if diff is not None:
         failures += ["predictions differ from the baseline:"] + snapshots.describe_diff(diff, path)
         if diff.empty:  # same content, different text: e.g. a hand-edited file
             failures.insert(1, "the baseline file differs from what this run writes, but not in any prediction")
     failures.append("If the change is intended, accept it with --vlm-update-snapshots.")
-    return "changed", flips, failures
+    return "changed", flips, failures, found
+
+
+def check_other_baseline(
+    plan: ItemPlan, result: ItemResult
+) -> tuple[str, int, list[str], baseline_comparison.Comparison | None]:
+    """--vlm-baseline: compare with another model's stored baseline, which is only ever read."""
+    path, name = plan.baseline_path, plan.baseline_model
+    assert path is not None and name is not None
+    try:
+        baseline = snapshots.read_baseline(path)
+    except ValueError as exc:
+        return "error", 0, [str(exc)], None
+    if baseline is None:
+        return (
+            "missing",
+            0,
+            [
+                f"no baseline of {name} on {plan.spec.name} / {plan.strategy.id} to compare with "
+                f"(--vlm-baseline {name}): {path} does not exist.",
+                f"Record it first: pytest {plan.spec.path} --vlm-model {name} --vlm-update-snapshots",
+            ],
+            None,
+        )
+    diff = snapshots.diff_baseline(baseline, result.predictions)
+    found = _compare(plan, baseline, result, path, name)
+    flips = len(diff.flips)
+    state = "changed" if flips else "matched"
+    if plan.strategy.baseline_gates.active:
+        return state, flips, gate_failures(found, diff, path), found
+    if diff.empty:
+        return "matched", 0, [], found
+    failures = [f"predictions differ from the baseline of {name}:"] + snapshots.describe_diff(diff, path)
+    failures.append(
+        f"Any difference fails unless the spec sets baseline gates (max_flip_rate, no_significant_drop); "
+        f"the baseline of {name} is only read, never written."
+    )
+    return "changed", flips, failures, found

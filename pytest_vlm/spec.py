@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from pytest_vlm.comparison import BaselineGates, GateSpecError, merge_gates, parse_baseline_gates
 from pytest_vlm.errors import SpecError, did_you_mean
 from pytest_vlm.gate import Threshold, parse_threshold
 from pytest_vlm.strategies import STRATEGIES
@@ -46,6 +47,7 @@ class StrategySpec:
     kind: str
     params: Any  # the strategy's own frozen Params dataclass
     thresholds: tuple[Threshold, ...] = ()
+    baseline_gates: BaselineGates = BaselineGates()  # empty: any flip fails (the exact-match default)
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,7 @@ TOP_LEVEL_KEYS = (
     "models",
     "snapshot",
     "seed",
+    "baseline",
 )
 DATASET_KEYS = ("folder", "manifest", "generated", "count", "seed", "difficulty", "size", "max_per_class", "rename")
 
@@ -226,7 +229,8 @@ def parse_spec(path: Path) -> BenchmarkSpec:
             f"{background!r} is not one of the classes{did_you_mean(background, classes)}; add it to 'classes'"
         )
     default_thresholds = _thresholds(data.get("thresholds", {}), where / "thresholds")
-    strategies = _strategies(data["strategies"], where / "strategies", default_thresholds)
+    default_gates = _baseline_gates(data.get("baseline", {}), where / "baseline")
+    strategies = _strategies(data["strategies"], where / "strategies", default_thresholds, default_gates)
     models = _str_list(data["models"], where / "models") if "models" in data else ()
     return BenchmarkSpec(
         path=path,
@@ -297,13 +301,28 @@ def _thresholds(value: Any, where: _Where) -> tuple[Threshold, ...]:
     return tuple(thresholds)
 
 
+def _baseline_gates(value: Any, where: _Where) -> dict[str, float | None]:
+    try:
+        return parse_baseline_gates(value)
+    except GateSpecError as exc:
+        here = where
+        for key in exc.keys:
+            here = here / key
+        raise here.error(str(exc)) from None
+
+
 def _merge_thresholds(defaults: tuple[Threshold, ...], own: tuple[Threshold, ...]) -> tuple[Threshold, ...]:
     """A strategy's own thresholds replace the spec-wide ones for the same metric."""
     mine = {t.metric for t in own}
     return tuple(t for t in defaults if t.metric not in mine) + own
 
 
-def _strategies(value: Any, where: _Where, default_thresholds: tuple[Threshold, ...]) -> tuple[StrategySpec, ...]:
+def _strategies(
+    value: Any,
+    where: _Where,
+    default_thresholds: tuple[Threshold, ...],
+    default_gates: dict[str, float | None] | None = None,
+) -> tuple[StrategySpec, ...]:
     if isinstance(value, list):  # shorthand: "strategies: [closed_set, binary]"
         items: dict[str, Any] = {}
         for i, entry in enumerate(value):
@@ -331,15 +350,18 @@ def _strategies(value: Any, where: _Where, default_thresholds: tuple[Threshold, 
                 f"known kinds: {', '.join(STRATEGIES)}{hint}"
             )
         own_thresholds = _thresholds(options.pop("thresholds", {}), here / "thresholds")
+        gates = merge_gates(default_gates or {}, _baseline_gates(options.pop("baseline", {}), here / "baseline"))
         params = _params(STRATEGIES[kind].Params, options, here)
-        specs.append(StrategySpec(strategy_id, kind, params, _merge_thresholds(default_thresholds, own_thresholds)))
+        specs.append(
+            StrategySpec(strategy_id, kind, params, _merge_thresholds(default_thresholds, own_thresholds), gates)
+        )
     return tuple(specs)
 
 
 def _params(cls: type, options: Mapping[str, Any], where: _Where) -> Any:
     """Build a strategy's frozen ``Params`` dataclass, checking names and types."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    _check_keys(options, (*fields, "kind", "thresholds"), where)
+    _check_keys(options, (*fields, "kind", "thresholds", "baseline"), where)
     values = {}
     for key, raw in options.items():
         expected = fields[key].type if isinstance(fields[key].type, str) else fields[key].type.__name__

@@ -7,11 +7,14 @@ strategy, metrics, speed, outcome) fit an 80-column CI log.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from itertools import groupby
+from typing import Any
 
 import pytest
 
+from pytest_vlm.metrics import Interval
 from pytest_vlm.report import SummaryRow
 
 _STATUS_STYLE = {"passed": "green", "failed": "bold red", "error": "bold red"}
@@ -31,6 +34,10 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _ci(interval: Interval | None) -> str:
+    return "-" if interval is None else str(interval)
+
+
 def _rate(value: float | None) -> str:
     if value is None:
         return "-"
@@ -41,6 +48,31 @@ def _title(benchmark: str, rows: Sequence[SummaryRow]) -> str:
     sizes = sorted({r.n for r in rows if r.n is not None})
     size = f" ({', '.join(map(str, sizes))} images)" if sizes else ""
     return f"{benchmark}{size}"
+
+
+def _interval_table(rows: Sequence[SummaryRow], table_cls: Any, box: Any) -> Any:
+    """The same rows' 95% intervals, in a table of their own: beside the metrics they would not fit
+    an 80-column log."""
+    table = table_cls(
+        title="95% intervals (accuracy: Wilson; F1: bootstrap over images)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    for column, justify in (
+        ("model", "left"),
+        ("strategy", "left"),
+        ("accuracy", "right"),
+        ("macro F1", "right"),
+        ("weighted F1", "right"),
+    ):
+        table.add_column(column, justify=justify, overflow="fold", no_wrap=justify == "right")
+    for row in rows:
+        table.add_row(row.model, row.strategy, _ci(row.accuracy_ci), _ci(row.macro_f1_ci), _ci(row.weighted_f1_ci))
+    return table
 
 
 def render_summary(rows: Sequence[SummaryRow], *, width: int, color: bool) -> list[str]:
@@ -78,11 +110,22 @@ def render_summary(rows: Sequence[SummaryRow], *, width: int, color: bool) -> li
                 row.baseline,
             )
         console.print(table)
+        if any(r.accuracy_ci is not None for r in group_rows):
+            console.print(_interval_table(group_rows, Table, box))
     return [line.rstrip() for line in buffer.getvalue().strip("\n").split("\n")]
 
 
-def write_summary(terminalreporter: pytest.TerminalReporter, rows: Sequence[SummaryRow]) -> None:
+def write_summary(
+    terminalreporter: pytest.TerminalReporter, rows: Sequence[SummaryRow], comparisons: Sequence[str] = ()
+) -> None:
     writer = terminalreporter.config.get_terminal_writer()
     terminalreporter.write_sep("=", "pytest-vlm summary")
     for line in render_summary(rows, width=writer.fullwidth, color=writer.hasmarkup):
         terminalreporter.write_line(line)
+    if comparisons:
+        terminalreporter.write_line("baseline comparison (details: --vlm-json, --vlm-markdown, --vlm-html):")
+        for line in comparisons:
+            for part in textwrap.wrap(
+                line, width=max(writer.fullwidth, 40), initial_indent="  ", subsequent_indent="    "
+            ):
+                terminalreporter.write_line(part)

@@ -7,6 +7,7 @@ import pytest
 # pytester's in-process runs unload the modules each inner run imported; numpy's C extension
 # cannot be imported twice in one process, so load what the plugin uses up front.
 import sklearn.metrics  # noqa: F401  isort: skip
+import PIL.JpegImagePlugin  # noqa: F401  isort: skip  (the HTML report's thumbnails)
 
 pytest_plugins = ["pytester"]
 

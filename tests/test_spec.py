@@ -437,8 +437,8 @@ def test_bad_strategy_threshold(tmp_path: Path) -> None:
 # --- errors: strategies ----------------------------------------------------------------------
 
 STRATEGY_KEYS = {
-    "closed_set": "votes, prompt, max_new_tokens, class_counts, kind, thresholds",
-    "binary": "order, prompt, max_new_tokens, kind, thresholds",
+    "closed_set": "votes, prompt, max_new_tokens, class_counts, kind, thresholds, baseline",
+    "binary": "order, prompt, max_new_tokens, kind, thresholds, baseline",
 }
 
 

@@ -28,6 +28,10 @@ def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> VisionLanguageModel:
         from pytest_vlm.models.openai_compat import OpenAICompatModel
 
         return OpenAICompatModel(spec, runtime.api)
+    if spec.backend == "degraded" and spec.wraps is not None:
+        from pytest_vlm.models.degraded import DegradedModel
+
+        return DegradedModel(spec, load_model(spec.wraps, runtime))
     raise ModelError(f"model {spec.name}: unknown backend {spec.backend!r}")
 
 

@@ -34,6 +34,7 @@ class ModelSpec:
     max_new_tokens: int | None = None  # generation budget overriding the strategies' (e.g. for chatty models)
     options: tuple[tuple[str, Any], ...] = ()  # backend-specific settings (e.g. base_url for "openai")
     origin: str = ""  # where a user alias was defined (file), for --vlm-list-models and messages
+    wraps: ModelSpec | None = None  # the model a wrapper (models/degraded.py) runs
 
     def option(self, key: str, default: Any = None) -> Any:
         return dict(self.options).get(key, default)
@@ -119,6 +120,10 @@ def resolve_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec]
         return known[name]
     if name.startswith("openai:"):
         return openai_model(name)
+    if name.startswith("degraded:"):
+        from pytest_vlm.models.degraded import resolve_degraded
+
+        return resolve_degraded(name, base_dir=base_dir)
     path = Path(name).expanduser()
     if not path.is_absolute():
         path = base_dir / path
