@@ -29,6 +29,7 @@ class VlmOptions:
     api: ApiOptions = ApiOptions()  # OpenAI-compatible servers: --vlm-api-*
     cache_dir: Path | None = None  # the result cache's folder; None: --vlm-no-cache
     progress_after: float | None = 2.0  # seconds before an item shows a progress bar; None: never
+    trust_remote_code: bool = False  # run code shipped with checkpoints (models/remote_code.py)
 
 
 # (option, ini key, help, kind): one table so each flag and its ini key cannot drift apart.
@@ -85,6 +86,16 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "vlm_files", "file name patterns collected as benchmark specs", type="args", default=list(DEFAULT_FILES)
+    )
+    group.addoption(
+        "--vlm-trust-remote-code",
+        action="store_true",
+        default=False,
+        help="allow models that need code shipped with their checkpoint (MiniCPM-V, Phi-3-vision, InternVL2) "
+        "to run it; read that code first (ini: vlm_trust_remote_code)",
+    )
+    parser.addini(
+        "vlm_trust_remote_code", "allow models to run code shipped with their checkpoint", type="bool", default=False
     )
     group.addoption("--vlm-list-models", action="store_true", default=False, help="list the model aliases and exit")
     parser.addini(
@@ -195,6 +206,7 @@ def read_options(config: pytest.Config) -> VlmOptions:
         api=_api_options(config),
         cache_dir=_cache_dir(config),
         progress_after=_progress_after(config),
+        trust_remote_code=bool(config.getoption("vlm_trust_remote_code") or config.getini("vlm_trust_remote_code")),
     )
 
 
