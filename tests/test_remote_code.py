@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from PIL import Image
 from remote_checkpoints import build_remote_checkpoint
 
 from pytest_vlm.errors import ModelError, SpecError
+from pytest_vlm.models.base import GenerationRequest
 from pytest_vlm.models.hf import RuntimeOptions
 from pytest_vlm.models.pool import load_model
 from pytest_vlm.models.registry import ALIASES, ModelSpec, resolve_model
@@ -50,6 +51,18 @@ EXPECTED_BINARY_RAW = {
     "blue/b": ["No", "No", "Yes"],
     "green/olive": ["Yes"],
 }
+
+
+@dataclass(frozen=True)
+class Solid:
+    """An image of one colour, built in memory."""
+
+    id: str
+    colour: tuple[int, int, int]
+    size: tuple[int, int]
+
+    def load(self) -> Image.Image:
+        return Image.new("RGB", self.size, self.colour)
 
 
 @pytest.fixture(scope="session")
@@ -269,19 +282,6 @@ def test_weights_come_from_the_checkpoint(pytester: pytest.Pytester, tmp_path: P
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_answers_are_independent_of_batch_size(remote_checkpoints: dict[str, Path], family: str) -> None:
-    from dataclasses import dataclass
-
-    from pytest_vlm.models.base import GenerationRequest
-
-    @dataclass(frozen=True)
-    class Solid:
-        id: str
-        colour: tuple[int, int, int]
-        size: tuple[int, int]
-
-        def load(self) -> Image.Image:
-            return Image.new("RGB", self.size, self.colour)
-
     folder = remote_checkpoints[family]
     spec = replace(resolve_model(str(folder), base_dir=folder.parent), allow_remote_code=True)
     # The 96x32 image is 3 InternVL tiles plus a thumbnail, and 7 Phi-3 crops against 2 and 3.
@@ -299,6 +299,32 @@ def test_answers_are_independent_of_batch_size(remote_checkpoints: dict[str, Pat
         model.close()
     assert answers[1] == ["blue", "No", "green", "Yes", "red", "No"]
     assert answers[4] == answers[1] and answers[32] == answers[1]
+
+
+def test_answers_are_cached_and_changed_checkpoint_code_is_a_new_model(
+    tmp_path: Path, remote_checkpoints: dict[str, Path]
+) -> None:
+    from pytest_vlm.cache_store import ResultStore
+    from pytest_vlm.models.cache import ResultCache, wrap
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(remote_checkpoints["internvl-chat"], folder)
+    spec = replace(resolve_model(str(folder), base_dir=tmp_path), allow_remote_code=True)
+    requests = [GenerationRequest(Solid("g", (0, 255, 0), (64, 32)), "Choose one from red, green, blue.")] * 3
+    store = ResultStore(tmp_path / "cache")
+    try:
+        model = load_model(spec, RuntimeOptions(device="cpu"))
+        first = wrap(model, ResultCache(store)).generate(requests)
+        again = wrap(model, ResultCache(store))
+        assert again.generate(requests) == first == ["green"] * 3
+        assert again.hits == 3 and model.model.seen_batches == [3]  # type: ignore[attr-defined]
+        # The cache hashes the folder's files, so edited checkpoint code is a different model.
+        with open(folder / "modeling_tiny.py", "a") as f:
+            f.write("\n# edited\n")
+        edited = wrap(load_model(spec, RuntimeOptions(device="cpu")), ResultCache(store))
+        assert edited.generate(requests) == first and edited.hits == 0
+    finally:
+        store.close()
 
 
 def test_broken_remote_code_is_reported_with_the_model(tmp_path: Path, remote_checkpoints: dict[str, Path]) -> None:

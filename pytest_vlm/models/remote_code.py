@@ -190,6 +190,32 @@ class RemoteCodeModel(abc.ABC):
             "batch_size": self.batch_size,
         }
 
+    def fingerprint(self) -> dict[str, Any] | None:
+        """What the answers depend on, for the result cache (models/cache.py): a local folder by its
+        files' hashes, its code included (added by the cache), a hub model by its resolved commit;
+        a hub model without one cannot be pinned, so it is not cached (None)."""
+        import torch
+        import transformers
+
+        commit = getattr(self.model.config, "_commit_hash", None)
+        if os.path.isdir(self.spec.source):
+            where: dict[str, Any] = {"files": self.spec.source}
+        elif commit:
+            where = {"source": self.spec.source, "commit": commit}
+        else:
+            return None
+        return {
+            **where,
+            "backend": self.backend,
+            "remote_code": True,
+            "architecture": type(self.model).__name__,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": self.device.split(":")[0],
+            "decoding": {"greedy": True, "budget": self.spec.max_new_tokens},
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+        }
+
     def close(self) -> None:
         del self.model
         if self.device.startswith("cuda"):
