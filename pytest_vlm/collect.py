@@ -61,7 +61,9 @@ class VlmSpecFile(pytest.Module):
         from pytest_vlm.models.remote_code import with_opt_in
         from pytest_vlm.models.user_aliases import ALIASES_KEY, folder_aliases
 
-        aliases = folder_aliases(spec.folder, self.config.stash[ALIASES_KEY], self.config.rootpath)
+        aliases = None  # only a list of trusted names needs resolving
+        if isinstance(spec.trust_remote_code, tuple):
+            aliases = folder_aliases(spec.folder, self.config.stash[ALIASES_KEY], self.config.rootpath)
         trust = self.config.stash[OPTIONS_KEY].trust_remote_code
         return with_opt_in(
             self._named_models(spec),
