@@ -17,8 +17,10 @@ placeholder, right padding, wrong tile sizes.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
+from typing import Any
 
 COLOURS = ("red", "green", "blue")
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -242,6 +244,18 @@ FAMILIES = {
 }
 
 
+@functools.cache
+def _tokenizer() -> Any:
+    """One locally trained byte-level BPE for every checkpoint (training it takes about a second),
+    with Phi-3's chat turns as special tokens and its chat template."""
+    from pytest_vlm.tiny.checkpoints import build_qwen2_tokenizer
+
+    tokenizer = build_qwen2_tokenizer(COLOURS)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|user|>", "<|end|>", "<|assistant|>"]})
+    tokenizer.chat_template = PHI3_CHAT_TEMPLATE
+    return tokenizer
+
+
 def _ids(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -252,13 +266,9 @@ def build_remote_checkpoint(folder: Path, family: str, *, trained: bool = True) 
     import torch
     from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
-    from pytest_vlm.tiny.checkpoints import build_qwen2_tokenizer
-
     model_type, classes, modeling, (mean, std) = FAMILIES[family]
     folder.mkdir(parents=True)
-    tokenizer = build_qwen2_tokenizer(COLOURS)
-    tokenizer.add_special_tokens({"additional_special_tokens": ["<|user|>", "<|end|>", "<|assistant|>"]})
-    tokenizer.chat_template = PHI3_CHAT_TEMPLATE
+    tokenizer = _tokenizer()
     tokenizer.save_pretrained(folder)
     (folder / "configuration_tiny.py").write_text(CONFIGURATION.format(model_type=model_type))
     (folder / "modeling_tiny.py").write_text(modeling)
