@@ -64,6 +64,24 @@ class VlmSpecFile(pytest.Module):
                 yield VlmItem.from_parent(self, name=plan.name, callobj=_benchmark_function(plan), plan=plan)
 
     def _models(self, spec: Any) -> list[ModelSpec]:
+        """The spec's models, marked where the user opted in to running their checkpoint's code."""
+        from pytest_vlm.models.remote_code import with_opt_in
+        from pytest_vlm.models.user_aliases import ALIASES_KEY, folder_aliases
+
+        aliases = None  # only a list of trusted names needs resolving
+        if isinstance(spec.trust_remote_code, tuple):
+            aliases = folder_aliases(spec.folder, self.config.stash[ALIASES_KEY], self.config.rootpath)
+        trust = self.config.stash[OPTIONS_KEY].trust_remote_code
+        return with_opt_in(
+            self._named_models(spec),
+            cli=trust,
+            spec_trust=spec.trust_remote_code,
+            base_dir=spec.folder,
+            where=self.path.name,
+            aliases=aliases,
+        )
+
+    def _named_models(self, spec: Any) -> list[ModelSpec]:
         cli = self.config.stash[CLI_MODELS_KEY]
         if cli:
             return cli

@@ -32,6 +32,7 @@ class VlmOptions:
     baseline: str | None = None  # --vlm-baseline: compare with this model's baselines instead of each model's own
     markdown_path: Path | None = None
     html_path: Path | None = None
+    trust_remote_code: bool = False  # run code shipped with checkpoints (models/remote_code.py)
 
 
 # (option, ini key, help, kind): one table so each flag and its ini key cannot drift apart.
@@ -96,6 +97,16 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "vlm_files", "file name patterns collected as benchmark specs", type="args", default=list(DEFAULT_FILES)
+    )
+    group.addoption(
+        "--vlm-trust-remote-code",
+        action="store_true",
+        default=False,
+        help="allow models that need code shipped with their checkpoint (MiniCPM-V, Phi-3-vision, InternVL2) "
+        "to run it; read that code first (ini: vlm_trust_remote_code)",
+    )
+    parser.addini(
+        "vlm_trust_remote_code", "allow models to run code shipped with their checkpoint", type="bool", default=False
     )
     group.addoption("--vlm-list-models", action="store_true", default=False, help="list the model aliases and exit")
     parser.addini(
@@ -209,6 +220,7 @@ def read_options(config: pytest.Config) -> VlmOptions:
         baseline=_value(config, "vlm_baseline"),
         markdown_path=_path(config, "vlm_markdown"),
         html_path=_path(config, "vlm_html"),
+        trust_remote_code=bool(config.getoption("vlm_trust_remote_code") or config.getini("vlm_trust_remote_code")),
     )
 
 

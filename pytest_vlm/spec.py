@@ -63,6 +63,7 @@ class BenchmarkSpec:
     seed: int = 0
     description: str = ""
     thresholds: tuple[Threshold, ...] = ()  # the spec-wide ones, already merged into each strategy
+    trust_remote_code: bool | tuple[str, ...] = False  # True: every model; names: those models
 
     @property
     def folder(self) -> Path:
@@ -205,6 +206,7 @@ TOP_LEVEL_KEYS = (
     "snapshot",
     "seed",
     "baseline",
+    "trust_remote_code",
 )
 DATASET_KEYS = ("folder", "manifest", "generated", "count", "seed", "difficulty", "size", "max_per_class", "rename")
 
@@ -244,6 +246,19 @@ def parse_spec(path: Path) -> BenchmarkSpec:
         snapshot=_bool(data["snapshot"], where / "snapshot") if "snapshot" in data else True,
         seed=_int(data["seed"], where / "seed") if "seed" in data else 0,
         thresholds=default_thresholds,
+        trust_remote_code=_trust_remote_code(data.get("trust_remote_code", False), where / "trust_remote_code"),
+    )
+
+
+def _trust_remote_code(value: Any, where: _Where) -> bool | tuple[str, ...]:
+    """``true``/``false``, or the models (aliases, hub ids, folders) allowed to run their own code."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list):
+        return _str_list(value, where)
+    raise where.error(
+        f"expected true, false or a list of model names, got {_describe(value)}; "
+        "e.g. trust_remote_code: [minicpm-v-2_6]"
     )
 
 

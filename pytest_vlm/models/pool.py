@@ -12,6 +12,12 @@ from pytest_vlm.models.registry import ModelSpec
 
 
 def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> VisionLanguageModel:
+    from pytest_vlm.models.remote_code import BACKENDS as REMOTE_CODE_BACKENDS
+    from pytest_vlm.models.remote_code import load_remote_code_model, require_opt_in
+
+    require_opt_in(spec)  # before any backend touches the checkpoint
+    if spec.backend in REMOTE_CODE_BACKENDS:
+        return load_remote_code_model(spec, runtime)
     if spec.backend == "hf":
         from pytest_vlm.models.hf import HFModel
 

@@ -28,13 +28,14 @@ class ModelSpec:
     backend: str  # "hf" (transformers), "scripted" (rule-based), "openai", "classifier"
     source: str  # hub id or folder for "hf"; the behaviour for "scripted"; the API model for "openai"
     revision: str | None = None  # a pinned hub commit/tag, so a baseline always means the same weights
-    trust_remote_code: bool = False  # the checkpoint's own modelling code runs (hub families not in transformers)
+    trust_remote_code: bool = False  # the checkpoint needs its own modelling code (see models/remote_code.py)
     notes: str = ""
     dtype: str | None = None  # weights dtype on GPU (auto picks bf16); CPU runs stay float32 unless asked
     max_new_tokens: int | None = None  # generation budget overriding the strategies' (e.g. for chatty models)
     options: tuple[tuple[str, Any], ...] = ()  # backend-specific settings (e.g. base_url for "openai")
     origin: str = ""  # where a user alias was defined (file), for --vlm-list-models and messages
     wraps: ModelSpec | None = None  # the model a wrapper (models/degraded.py) runs
+    allow_remote_code: bool = False  # the user opted in to running that code (never an alias's own choice)
 
     def option(self, key: str, default: Any = None) -> Any:
         return dict(self.options).get(key, default)
@@ -44,8 +45,9 @@ def _hf(name: str, source: str, notes: str = "", **fields: Any) -> ModelSpec:
     return ModelSpec(name, "hf", source, notes=notes, **fields)
 
 
-def _remote(name: str, source: str, notes: str) -> ModelSpec:
-    return ModelSpec(name, "hf", source, trust_remote_code=True, notes=notes)
+def _remote(name: str, backend: str, source: str, notes: str) -> ModelSpec:
+    """A family whose checkpoint ships its own code: ``backend`` calls it as its card shows."""
+    return ModelSpec(name, backend, source, trust_remote_code=True, notes=notes)
 
 
 _OPENAI = (("base_url", "https://api.openai.com/v1"), ("api_key_env", "OPENAI_API_KEY"))
@@ -97,9 +99,14 @@ ALIASES: dict[str, ModelSpec] = {
             "no chat template: the prompt is the raw prefix; gated on the hub (HF_TOKEN)",
         ),
         _hf("gemma-3-4b", "google/gemma-3-4b-it", "gated on the hub: accept the licence and set HF_TOKEN"),
-        _remote("minicpm-v-2_6", "openbmb/MiniCPM-V-2_6", "remote code (hub modelling files)"),
-        _remote("phi-3-vision", "microsoft/Phi-3-vision-128k-instruct", "remote code (hub modelling files)"),
-        _remote("internvl2-2b", "OpenGVLab/InternVL2-2B", "original InternVL2, remote code; see internvl3-* for -hf"),
+        _remote("minicpm-v-2_6", "minicpm-v", "openbmb/MiniCPM-V-2_6", "needs --vlm-trust-remote-code"),
+        _remote("phi-3-vision", "phi3-vision", "microsoft/Phi-3-vision-128k-instruct", "needs --vlm-trust-remote-code"),
+        _remote(
+            "internvl2-2b",
+            "internvl-chat",
+            "OpenGVLab/InternVL2-2B",
+            "original InternVL2; needs --vlm-trust-remote-code; see internvl3-* for -hf",
+        ),
         ModelSpec("gpt-4o", "openai", "gpt-4o", options=_OPENAI, notes="OpenAI API; key from OPENAI_API_KEY"),
         ModelSpec("gpt-4o-mini", "openai", "gpt-4o-mini", options=_OPENAI, notes="OpenAI API; key from OPENAI_API_KEY"),
         ModelSpec("scripted:oracle", "scripted", "oracle", notes="always right: checks spec plumbing"),
@@ -131,9 +138,11 @@ def resolve_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec]
         if not (path / "config.json").is_file():
             raise ModelError(f"model folder {path} has no config.json; point --vlm-model at a checkpoint folder")
         from pytest_vlm.models.classifier import is_classifier_folder
+        from pytest_vlm.models.remote_code import family_of_folder
 
-        backend = "classifier" if is_classifier_folder(path) else "hf"
-        return ModelSpec(name=path.name, backend=backend, source=str(path.resolve()))
+        family = family_of_folder(path)  # a remote-code family's own checkpoint folder
+        backend = family or ("classifier" if is_classifier_folder(path) else "hf")
+        return ModelSpec(name=path.name, backend=backend, source=str(path.resolve()), trust_remote_code=bool(family))
     if _HUB_ID.fullmatch(name) and not name.startswith("."):
         for spec in known.values():
             if spec.source == name:  # the same checkpoint shares its alias's baselines
