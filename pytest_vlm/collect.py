@@ -22,9 +22,8 @@ from pytest_vlm.report import junit_properties
 from pytest_vlm.results import ItemResult
 from pytest_vlm.runner import BenchmarkFailure, ItemPlan, build_strategy, check_other_baseline, check_snapshot, run_item
 from pytest_vlm.spec import parse_spec
-from pytest_vlm.state import CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
-from pytest_vlm.strategies.direct import strategies_for
 from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
+from pytest_vlm.strategies.direct import strategies_for
 
 
 class VlmSpecFile(pytest.Module):

@@ -174,6 +174,8 @@ def _switch(config: pytest.Config, ini: str) -> bool:
         flag = "--" + ini.replace("_", "-")
         raise pytest.UsageError(f"{flag} / {ini}: expected on or off, got {value!r}")
     return value == "on"
+
+
 def _cache_dir(config: pytest.Config) -> Path | None:
     if config.getoption("vlm_no_cache") or config.getini("vlm_no_cache"):
         return None

@@ -3,6 +3,7 @@ processor and chat template, greedy decoding, batched with left padding."""
 
 from __future__ import annotations
 
+import copy
 import os
 import resource
 import sys
@@ -162,6 +163,21 @@ class HFModel:
                 self._split = PromptSplit.of(self._chat)
                 if self._split is None:
                     self.plain_reason = "the chat template does not keep the prompt as one piece of text"
+
+    def variant(self, *, prefix_reuse: bool, early_stop: bool) -> HFModel:
+        """The same loaded weights with other decoding switches, for timing paths side by side
+        (benchmarks/perf.py). A model already on the plain path stays there."""
+        other = copy.copy(self)
+        other.early_stop = early_stop
+        other.forget()
+        if not prefix_reuse:
+            other.plain_reason = "prefix reuse switched off"
+        return other
+
+    def forget(self) -> None:
+        """Drop decoded images and encoded prefixes, so the next call starts cold."""
+        self._images = _ImageCache()
+        self._prefixes = PrefixCache(size=self._prefixes.size)
 
     def _chat(self, prompt: str) -> str:
         return self.family.render(self.processor, prompt)
@@ -380,7 +396,9 @@ class HFModel:
             logits, cache, next_positions = out.logits, out.past_key_values, next_positions + 1
         answers = [self.tokenizer.decode(t, skip_special_tokens=True).strip() for t in tokens]
         # An answer settled on the start of a choice ("back") is recorded as that choice.
-        return [choice if choice is not None and settled_on_prefix(a, choice) else a for a, choice in zip(answers, decided)]
+        return [
+            choice if choice is not None and settled_on_prefix(a, choice) else a for a, choice in zip(answers, decided)
+        ]
 
     def _check_reuse(self, item: tuple[ImageSource, str], suffix_ids: Sequence[int], chat: str) -> bool:
         """Once per model: the reused prefix must give the plain path's tokens and next-token logits.
