@@ -126,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vlm-model", default="tiny-shapes", help="alias, hub id or checkpoint folder")
     parser.add_argument("--vlm-device", default="auto")
     parser.add_argument("--vlm-dtype", default="auto")
-    parser.add_argument("--vlm-batch-size", type=int, default=32)
-    parser.add_argument("--images", type=int, default=70, help="images per measurement")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per path; the median is reported")
+    parser.add_argument("--vlm-batch-size", type=int, default=64)
+    parser.add_argument("--images", type=int, default=105, help="images per measurement")
+    parser.add_argument("--repeats", type=int, default=7, help="runs per path; the median is reported")
     parser.add_argument("--seed", type=int, default=2026, help="shapes set seed")
     args = parser.parse_args(argv)
 

@@ -39,7 +39,7 @@ class VlmOptions:
 _VALUED = (
     ("--vlm-device", "vlm_device", "device for models: auto (GPU when present), cpu, cuda, cuda:1 ...", "auto"),
     ("--vlm-dtype", "vlm_dtype", "weights dtype: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16", "auto"),
-    ("--vlm-batch-size", "vlm_batch_size", "prompts per model call batch", "32"),
+    ("--vlm-batch-size", "vlm_batch_size", "prompts per model call batch (halved on out-of-memory)", "64"),
     ("--vlm-json", "vlm_json", "write every metric and per-image prediction as JSON to this path", None),
     ("--vlm-seed", "vlm_seed", "seed of the closed-set shuffles, overriding each spec's 'seed'", None),
     (
@@ -211,7 +211,7 @@ def read_options(config: pytest.Config) -> VlmOptions:
         json_path=Path(config.invocation_params.dir, json_path) if json_path else None,
         device=_value(config, "vlm_device") or "auto",
         dtype=_value(config, "vlm_dtype") or "auto",
-        batch_size=_int(config, "vlm_batch_size", 1) or 32,
+        batch_size=_int(config, "vlm_batch_size", 1) or 64,
         files=tuple(config.getoption("vlm_files")) or tuple(config.getini("vlm_files")),
         seed=_int(config, "vlm_seed", 0),
         prefix_reuse=_switch(config, "vlm_prefix_reuse"),

@@ -227,3 +227,16 @@ def test_reuse_is_off_when_asked(tiny_qwen2_vl: Path) -> None:
     spec = dataclasses.replace(resolve_model(str(tiny_qwen2_vl), base_dir=Path.cwd()))
     info = HFModel(spec, RuntimeOptions(prefix_reuse=False)).describe()
     assert (info["path"], info["plain_reason"]) == ("plain", "prefix reuse switched off")
+
+
+def test_prefixes_of_different_lengths_share_a_batch(tiny_qwen2_vl: Path) -> None:
+    """Some questions share the prompt's start and some do not, so heads of different lengths are
+    left-padded in one batch (and their positions computed per distinct row): answers stay the
+    plain path's."""
+    requests = [dataclasses.replace(r, shared=r.shared * (i % 2)) for i, r in enumerate(questions(images(6)))]
+    spec = resolve_model(str(tiny_qwen2_vl), base_dir=Path.cwd())
+    expected = HFModel(spec, PLAIN).generate(requests)
+    model = HFModel(spec, RuntimeOptions(early_stop=False, batch_size=4))
+    assert model.generate(requests) == expected
+    assert model.describe()["path"] == "prefix reuse"
+    assert len({p.length for p in model._prefixes._items.values()}) == 2

@@ -36,7 +36,7 @@ class RuntimeOptions:
 
     device: str = "auto"
     dtype: str = "auto"
-    batch_size: int = 32
+    batch_size: int = 64
     prefix_reuse: bool = True  # encode each image once and reuse it for every question about it
     early_stop: bool = True  # stop decoding a row once its answer is settled among the request's choices
     api: ApiOptions | None = None  # remote (OpenAI-compatible) models: base URL, concurrency, timeouts
@@ -287,18 +287,28 @@ class HFModel:
         if not self._reuse_checked and not self._check_reuse(items[0], plan[0][1], plan[0][2]):
             return None
         order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(plan[i][1]), i))
+        position = {row: n for n, row in enumerate(order)}
         answers: list[str] = [""] * len(requests)
 
         def run(batch: Sequence[int]) -> list[str]:
-            return self._greedy([requests[i] for i in batch], [items[i] for i in batch], [plan[i][1] for i in batch])
+            # Questions about one image sit together, so a batch of rows covers few images; the
+            # images of the batches that follow are encoded with them, in full batches.
+            after = position[batch[-1]] + 1
+            ahead = [items[i] for i in order[after : after + 4 * self.batch_size]]
+            return self._greedy(
+                [requests[i] for i in batch], [items[i] for i in batch], [plan[i][1] for i in batch], ahead
+            )
 
         for batch, texts in self._in_batches(order, run):
             for i, text in zip(batch, texts):
                 answers[i] = text
         return answers
 
-    def _encode_heads(self, items: Sequence[tuple[ImageSource, str]]) -> list[Prefix]:
-        """Each (image, start text)'s encoded prefix, from the cache or one batched pass."""
+    def _encode_heads(
+        self, items: Sequence[tuple[ImageSource, str]], ahead: Sequence[tuple[ImageSource, str]] = ()
+    ) -> list[Prefix]:
+        """Each (image, start text)'s encoded prefix, from the cache or batched passes; when some
+        must be encoded, ``ahead`` (those needed next) fill the batch up to ``batch_size``."""
         import torch
 
         assert self._positions is not None
@@ -307,6 +317,12 @@ class HFModel:
             key = (image_key(source), text)
             if self._prefixes.get(key) is None:
                 missing.setdefault(key, (source, text))
+        for source, text in ahead:
+            if not missing or len(missing) % self.batch_size == 0:
+                break
+            key = (image_key(source), text)
+            if key not in missing and self._prefixes.get(key) is None:
+                missing[key] = (source, text)
         fresh: dict[Any, Prefix] = {}
         keys = list(missing)
         for start in range(0, len(keys), self.batch_size):
@@ -323,14 +339,18 @@ class HFModel:
         return [fresh.get(key) or self._prefixes.get(key) for key in keys_in_order]  # type: ignore[misc]
 
     def _run_suffixes(
-        self, items: Sequence[tuple[ImageSource, str]], suffixes: Sequence[Sequence[int]], keep: int
+        self,
+        items: Sequence[tuple[ImageSource, str]],
+        suffixes: Sequence[Sequence[int]],
+        keep: int,
+        ahead: Sequence[tuple[ImageSource, str]] = (),
     ) -> Any:
         """One forward pass of each row's suffix on top of its encoded prefix; the last ``keep``
         positions' logits, the cache, and what the next decoding step needs."""
         import torch
 
         assert self._positions is not None
-        prefixes = self._encode_heads(items)
+        prefixes = self._encode_heads(items, ahead)
         batch = assemble(prefixes, suffixes, self.tokenizer.pad_token_id, self.device)
         positions = self._positions.following(batch["starts"], batch["suffix_mask"])
         with torch.inference_mode():
@@ -350,12 +370,13 @@ class HFModel:
         requests: Sequence[GenerationRequest],
         items: Sequence[tuple[ImageSource, str]],
         suffixes: Sequence[Sequence[int]],
+        ahead: Sequence[tuple[ImageSource, str]] = (),
     ) -> list[str]:
         """Greedy decoding from each request's suffix; finished rows leave the batch at once."""
         import torch
 
         assert self._positions is not None
-        logits, cache, mask, next_positions = self._run_suffixes(items, suffixes, keep=1)
+        logits, cache, mask, next_positions = self._run_suffixes(items, suffixes, keep=1, ahead=ahead)
         tokens: list[list[int]] = [[] for _ in requests]
         decided: list[str | None] = [None] * len(requests)
         active = list(range(len(requests)))

@@ -115,12 +115,30 @@ class MultimodalRopePositions(LinearPositions):
     def prefix(self, model: Any, inputs: dict[str, Any]) -> tuple[Any, list[int]]:
         import inspect
 
+        import torch
+
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        grids = inputs.get("image_grid_thw")
+        if grids is None or len(grids) != len(ids):  # not one image per row: ask for every row
+            rows = list(range(len(ids)))
+        else:
+            # Rows with the same tokens and image grid have the same positions (a batch of heads
+            # usually is one text over same-sized images): compute each distinct row once.
+            first: dict[tuple, int] = {}
+            keys = [(tuple(i.tolist()), tuple(m.tolist()), tuple(g.tolist())) for i, m, g in zip(ids, mask, grids)]
+            rows = [first.setdefault(key, r) for r, key in enumerate(keys)]
+        distinct = sorted(set(rows))
         rope_index = model.model.get_rope_index
         accepted = inspect.signature(rope_index).parameters
         kwargs = {k: v for k, v in inputs.items() if k in accepted and k != "input_ids"}
-        positions, _ = rope_index(inputs["input_ids"], **kwargs)
-        mask = inputs["attention_mask"].bool()
-        starts = [int(positions[:, row][:, mask[row]].max()) + 1 for row in range(positions.shape[1])]
+        if len(distinct) < len(rows):
+            kwargs = {k: v[distinct] for k, v in kwargs.items()}
+            picked, _ = rope_index(ids[distinct], **kwargs)
+            where = torch.tensor([distinct.index(r) for r in rows], device=ids.device)
+            positions = picked[:, where]
+        else:
+            positions, _ = rope_index(ids, **kwargs)
+        starts = [int(positions[:, row][:, mask[row].bool()].max()) + 1 for row in range(positions.shape[1])]
         return positions, starts
 
     def following(self, starts: Any, mask: Any) -> Any:
