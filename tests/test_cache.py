@@ -114,7 +114,7 @@ class Sampler(ScriptedModel):
 
 
 def test_models_that_sample_or_cannot_fingerprint_are_never_cached(cache: ResultCache) -> None:
-    from tests.fakes import FakeModel
+    from fakes import FakeModel
 
     requests = requests_for(generated(3))
     for model in (Sampler("s", "oracle"), FakeModel(lambda r: "circle")):
