@@ -17,7 +17,7 @@ from pytest_vlm.datasets import GeneratedImage
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import GenerationRequest, ScoreRequest
 from pytest_vlm.models.hf import HFModel, RuntimeOptions
-from pytest_vlm.models.prefix import LinearPositions, PromptSplit
+from pytest_vlm.models.prefix import LinearPositions, Prefix, PrefixCache, PromptSplit
 from pytest_vlm.models.registry import resolve_model
 from pytest_vlm.strategies import Binary, ClosedSet, Likelihood
 from pytest_vlm.strategies.answers import settled
@@ -240,3 +240,36 @@ def test_prefixes_of_different_lengths_share_a_batch(tiny_qwen2_vl: Path) -> Non
     assert model.generate(requests) == expected
     assert model.describe()["path"] == "prefix reuse"
     assert len({p.length for p in model._prefixes._items.values()}) == 2
+
+
+def _prefix(length: int) -> Prefix:
+    keys = torch.zeros(1, 2, length, 4)  # 4-byte floats: 32 bytes per token per tensor
+    return Prefix(torch.arange(length), [(keys, keys.clone())], next_position=length)
+
+
+def test_prefix_cache_is_bounded_by_bytes_and_count() -> None:
+    cache = PrefixCache(size=3, max_bytes=640)
+    for key, length in (("a", 4), ("b", 4), ("c", 2)):  # 256 + 256 + 128 bytes
+        cache.put(key, _prefix(length))
+    assert (len(cache), cache.bytes) == (3, 640)
+    assert cache.get("a") is not None  # now the most recently used
+    cache.put("d", _prefix(1))  # 64 bytes more: the least recently used ("b") goes
+    assert [cache.get(k) is not None for k in "abcd"] == [True, False, True, True]
+    assert cache.bytes == 256 + 128 + 64
+    cache.put("e", _prefix(20))  # larger than the whole budget: nothing else can stay, nor it
+    assert (len(cache), cache.bytes) == (0, 0)
+
+
+def test_a_prefix_budget_smaller_than_a_batch_keeps_the_answers(embedded: dict[str, HFModel]) -> None:
+    """Binary asks every image again in each round; with room for two prefixes they are encoded
+    again each round, and nothing a batch is using is lost."""
+    model = embedded["fast"].variant(prefix_reuse=True, early_stop=True)
+    examples = images(14, seed=2026)
+    strategy = STRATEGIES["binary"]
+    strategy.run(model, examples[:1])
+    per_prefix = next(iter(model._prefixes._items.values())).nbytes  # every image's is as long
+    model._prefixes = PrefixCache(size=256, max_bytes=2 * per_prefix)
+    assert [p.prediction for p in strategy.run(model, examples)] == [
+        p.prediction for p in strategy.run(embedded["plain"], examples)
+    ]
+    assert len(model._prefixes) <= 2

@@ -148,7 +148,7 @@ class HFModel:
             pad_token_id=self.tokenizer.pad_token_id,
         )
         self._images = _ImageCache()
-        self._prefixes = PrefixCache(size=max(256, 2 * self.batch_size))
+        self._prefixes = PrefixCache(size=max(256, 2 * self.batch_size), max_bytes=self._prefix_budget())
         self._split: PromptSplit | None = None
         self._positions: LinearPositions | None = None
         self._reuse_checked = False
@@ -177,7 +177,15 @@ class HFModel:
     def forget(self) -> None:
         """Drop decoded images and encoded prefixes, so the next call starts cold."""
         self._images = _ImageCache()
-        self._prefixes = PrefixCache(size=self._prefixes.size)
+        self._prefixes = PrefixCache(size=self._prefixes.size, max_bytes=self._prefixes.max_bytes)
+
+    def _prefix_budget(self) -> int:
+        """Bytes of encoded prefixes to keep: a fifth of the GPU's memory, or 2 GiB of RAM."""
+        if self.device.startswith("cuda"):
+            import torch
+
+            return torch.cuda.get_device_properties(torch.device(self.device)).total_memory // 5
+        return 2 * 2**30
 
     def _chat(self, prompt: str) -> str:
         return self.family.render(self.processor, prompt)
@@ -333,18 +341,21 @@ class HFModel:
         import torch
 
         assert self._positions is not None
+        found: dict[Any, Prefix] = {}  # held here: encoding the others may evict them from the cache
         missing: dict[Any, tuple[ImageSource, str]] = {}
         for source, text in items:
             key = (image_key(source), text)
-            if self._prefixes.get(key) is None:
+            prefix = found.get(key) or self._prefixes.get(key)
+            if prefix is None:
                 missing.setdefault(key, (source, text))
+            else:
+                found[key] = prefix
         for source, text in ahead:
             if not missing or len(missing) % self.batch_size == 0:
                 break
             key = (image_key(source), text)
             if key not in missing and self._prefixes.get(key) is None:
                 missing[key] = (source, text)
-        fresh: dict[Any, Prefix] = {}
         keys = list(missing)
         for start in range(0, len(keys), self.batch_size):
             chunk = keys[start : start + self.batch_size]
@@ -354,10 +365,9 @@ class HFModel:
             with torch.inference_mode():
                 out = self.model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
             for key, prefix in zip(chunk, split_prefixes(inputs, out.past_key_values, starts)):
-                fresh[key] = prefix
+                found[key] = prefix
                 self._prefixes.put(key, prefix)
-        keys_in_order = [(image_key(source), text) for source, text in items]
-        return [fresh.get(key) or self._prefixes.get(key) for key in keys_in_order]  # type: ignore[misc]
+        return [found[(image_key(source), text)] for source, text in items]
 
     def _run_suffixes(
         self,

@@ -69,12 +69,23 @@ class Prefix:
     def length(self) -> int:
         return int(self.input_ids.shape[0])
 
+    @property
+    def nbytes(self) -> int:
+        return sum(k.nelement() * k.element_size() + v.nelement() * v.element_size() for k, v in self.layers)
+
 
 class PrefixCache:
-    """Encoded heads by image id, least recently used dropped first (they hold device memory)."""
+    """Encoded prefixes by (image, start text), least recently used dropped first.
 
-    def __init__(self, size: int) -> None:
+    They hold device memory (a 7B model's prefix of a few hundred tokens is tens of MB), so the
+    cache is bounded by bytes as well as by count; the prefixes a batch is using are held by the
+    batch itself, so dropping them here never loses work in flight.
+    """
+
+    def __init__(self, size: int, max_bytes: int) -> None:
         self.size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._items: OrderedDict[Any, Prefix] = OrderedDict()
 
     def get(self, key: Any) -> Prefix | None:
@@ -84,13 +95,17 @@ class PrefixCache:
         return prefix
 
     def put(self, key: Any, prefix: Prefix) -> None:
+        if key in self._items:
+            self.bytes -= self._items[key].nbytes
         self._items[key] = prefix
         self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
+        self.bytes += prefix.nbytes
+        while self._items and (len(self._items) > self.size or self.bytes > self.max_bytes):
+            self.bytes -= self._items.popitem(last=False)[1].nbytes
 
     def clear(self) -> None:
         self._items.clear()
+        self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._items)
