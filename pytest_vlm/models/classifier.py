@@ -20,14 +20,13 @@ others in it (eval mode: batch norm uses its running statistics).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import ImageSource
-from pytest_vlm.models.hf import RuntimeOptions, choose_device, choose_dtype, process_peak_rss_mb
+from pytest_vlm.models.hf import DeviceModel, RuntimeOptions
 from pytest_vlm.models.registry import ModelSpec
 from pytest_vlm.strategies.answers import ClassMatcher
 from pytest_vlm.strategies.base import fill
@@ -90,20 +89,13 @@ def match_labels(model: str, id2label: Mapping[int, str], classes: Sequence[str]
     return [found[c] for c in classes]
 
 
-class ClassifierModel:
+class ClassifierModel(DeviceModel):
     """A transformers image classifier or zero-shot image-text model, scoring classes directly."""
 
     def __init__(self, spec: ModelSpec, runtime: RuntimeOptions) -> None:
-        import torch
         from transformers import AutoConfig
 
-        self.name = spec.name
-        self.spec = spec
-        self.device = choose_device(runtime.device)
-        self.dtype = choose_dtype(runtime.dtype, self.device)
-        self.batch_size = runtime.batch_size
-        if self.device == "cpu" and os.environ.get("PYTEST_XDIST_WORKER"):
-            torch.set_num_threads(1)  # one thread per xdist worker: workers already fill the cores
+        self._place(spec, runtime, alias_dtype=False)
         kwargs: dict[str, Any] = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
         try:
             config = AutoConfig.from_pretrained(spec.source, **kwargs)
@@ -162,19 +154,6 @@ class ClassifierModel:
         inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         return self.model(**inputs).logits_per_image
 
-    def reset_peak_memory(self) -> None:
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.reset_peak_memory_stats(self.device)
-
-    def peak_memory_mb(self) -> float:
-        if self.device.startswith("cuda"):
-            import torch
-
-            return torch.cuda.max_memory_allocated(self.device) / 2**20
-        return process_peak_rss_mb()
-
     def describe(self) -> dict[str, Any]:
         return {
             "backend": "classifier",
@@ -186,13 +165,6 @@ class ClassifierModel:
             "dtype": str(self.dtype).removeprefix("torch."),
             "batch_size": self.batch_size,
         }
-
-    def close(self) -> None:
-        del self.model
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
 
 
 def load_classifier(spec: ModelSpec, runtime: RuntimeOptions) -> ClassifierModel:

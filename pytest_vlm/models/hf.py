@@ -92,7 +92,59 @@ class _ImageCache:
         return image
 
 
-class HFModel:
+class DeviceModel:
+    """What every backend holding torch weights (``self.model``) on ``self.device`` shares:
+    measuring its peak memory and releasing it."""
+
+    device: str
+    model: Any
+
+    def _place(self, spec: ModelSpec, runtime: RuntimeOptions, *, alias_dtype: bool = True) -> None:
+        """Name, device, dtype and batch size, from the alias and the run's options."""
+        import torch
+
+        self.name = spec.name
+        self.spec = spec
+        self.device = choose_device(runtime.device)
+        # An alias's dtype applies on GPU when --vlm-dtype is left at auto; CPU runs stay float32.
+        wanted = spec.dtype if alias_dtype and spec.dtype and self.device.startswith("cuda") else "auto"
+        self.dtype = choose_dtype(runtime.dtype if runtime.dtype != "auto" else wanted, self.device)
+        self.batch_size = runtime.batch_size
+        if self.device == "cpu" and os.environ.get("PYTEST_XDIST_WORKER"):
+            torch.set_num_threads(1)  # one thread per xdist worker: workers already fill the cores
+
+    def reset_peak_memory(self) -> None:
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def peak_memory_mb(self) -> float:
+        if self.device.startswith("cuda"):
+            import torch
+
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        return process_peak_rss_mb()
+
+    def close(self) -> None:
+        del self.model
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+def checkpoint_identity(source: str, config: Any) -> dict[str, Any] | None:
+    """Where a checkpoint's answers come from, for the result cache (models/cache.py): a local
+    folder (whose files the cache hashes), or a hub id at its resolved commit; None for a hub
+    model without one, which cannot be pinned and so is not cached."""
+    if os.path.isdir(source):
+        return {"files": source}
+    commit = getattr(config, "_commit_hash", None)
+    return {"source": source, "commit": commit} if commit else None
+
+
+class HFModel(DeviceModel):
     """A transformers vision-language model answering one user turn: the image, then the prompt.
 
     Two paths give the same greedy answers. The plain one runs ``generate`` on batches of whole
@@ -104,22 +156,13 @@ class HFModel:
     """
 
     def __init__(self, spec: ModelSpec, runtime: RuntimeOptions) -> None:
-        import torch
         from transformers import AutoModelForImageTextToText, GenerationConfig
 
         from pytest_vlm.models.families import family_for
         from pytest_vlm.models.hf_processor import ProcessorLoadError, load_processor
 
-        self.name = spec.name
-        self.spec = spec
-        self.device = choose_device(runtime.device)
-        # An alias's dtype applies on GPU when --vlm-dtype is left at auto; CPU runs stay float32.
-        alias_dtype = spec.dtype if spec.dtype and self.device.startswith("cuda") else "auto"
-        self.dtype = choose_dtype(runtime.dtype if runtime.dtype != "auto" else alias_dtype, self.device)
-        self.batch_size = runtime.batch_size
+        self._place(spec, runtime)
         self.early_stop = runtime.early_stop
-        if self.device == "cpu" and os.environ.get("PYTEST_XDIST_WORKER"):
-            torch.set_num_threads(1)  # one thread per xdist worker: workers already fill the cores
         try:
             self.processor = load_processor(
                 spec.source, revision=spec.revision, trust_remote_code=spec.trust_remote_code
@@ -603,19 +646,6 @@ class HFModel:
         for batch_rows, logits in self._in_batches(order, run):
             yield [rows[i] for i in batch_rows], logits
 
-    def reset_peak_memory(self) -> None:
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.reset_peak_memory_stats(self.device)
-
-    def peak_memory_mb(self) -> float:
-        if self.device.startswith("cuda"):
-            import torch
-
-            return torch.cuda.max_memory_allocated(self.device) / 2**20
-        return process_peak_rss_mb()
-
     def describe(self) -> dict[str, Any]:
         return {
             "backend": "hf",
@@ -639,12 +669,8 @@ class HFModel:
         import torch
         import transformers
 
-        commit = getattr(self.model.config, "_commit_hash", None)
-        if os.path.isdir(self.spec.source):
-            where: dict[str, Any] = {"files": self.spec.source}
-        elif commit:
-            where = {"source": self.spec.source, "commit": commit}
-        else:
+        where = checkpoint_identity(self.spec.source, self.model.config)
+        if where is None:
             return None
         backend = getattr(self.tokenizer, "backend_tokenizer", None)
         processor = hashlib.sha256()
@@ -666,13 +692,6 @@ class HFModel:
             "transformers": transformers.__version__,
             "torch": torch.__version__,
         }
-
-    def close(self) -> None:
-        del self.model
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
 
 
 def process_peak_rss_mb() -> float:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import abc
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import GenerationRequest, ImageSource
-from pytest_vlm.models.hf import RuntimeOptions, choose_device, choose_dtype, process_peak_rss_mb
+from pytest_vlm.models.hf import DeviceModel, RuntimeOptions, checkpoint_identity
 from pytest_vlm.models.registry import ModelSpec
 
 # config.json ``model_type`` of each family's original checkpoint -> backend name.
@@ -105,23 +104,14 @@ def load_remote_code_model(spec: ModelSpec, runtime: RuntimeOptions) -> RemoteCo
     return cls(spec, runtime)
 
 
-class RemoteCodeModel(abc.ABC):
+class RemoteCodeModel(DeviceModel, abc.ABC):
     """What the three families share: device, dtype, loading errors, memory, describe, close."""
 
     backend = ""
 
     def __init__(self, spec: ModelSpec, runtime: RuntimeOptions) -> None:
-        import torch
 
-        self.name = spec.name
-        self.spec = spec
-        self.device = choose_device(runtime.device)
-        # An alias's dtype applies on GPU when --vlm-dtype is left at auto; CPU runs stay float32.
-        alias_dtype = spec.dtype if spec.dtype and self.device.startswith("cuda") else "auto"
-        self.dtype = choose_dtype(runtime.dtype if runtime.dtype != "auto" else alias_dtype, self.device)
-        self.batch_size = runtime.batch_size
-        if self.device == "cpu" and os.environ.get("PYTEST_XDIST_WORKER"):
-            torch.set_num_threads(1)  # one thread per xdist worker: workers already fill the cores
+        self._place(spec, runtime)
         try:
             self.load()
         except (OSError, ValueError, ImportError, AttributeError, TypeError) as exc:
@@ -165,19 +155,6 @@ class RemoteCodeModel(abc.ABC):
                 images[source.id] = source.load().convert("RGB")
         return images
 
-    def reset_peak_memory(self) -> None:
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.reset_peak_memory_stats(self.device)
-
-    def peak_memory_mb(self) -> float:
-        if self.device.startswith("cuda"):
-            import torch
-
-            return torch.cuda.max_memory_allocated(self.device) / 2**20
-        return process_peak_rss_mb()
-
     def describe(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
@@ -197,12 +174,8 @@ class RemoteCodeModel(abc.ABC):
         import torch
         import transformers
 
-        commit = getattr(self.model.config, "_commit_hash", None)
-        if os.path.isdir(self.spec.source):
-            where: dict[str, Any] = {"files": self.spec.source}
-        elif commit:
-            where = {"source": self.spec.source, "commit": commit}
-        else:
+        where = checkpoint_identity(self.spec.source, self.model.config)
+        if where is None:
             return None
         return {
             **where,
@@ -215,13 +188,6 @@ class RemoteCodeModel(abc.ABC):
             "transformers": transformers.__version__,
             "torch": torch.__version__,
         }
-
-    def close(self) -> None:
-        del self.model
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
 
 
 class MiniCPMV(RemoteCodeModel):
