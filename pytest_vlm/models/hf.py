@@ -542,16 +542,20 @@ class HFModel(DeviceModel):
         if not requests:
             return []
         if self.plain_reason is None:
-            plan = self._plan([r.prompt for r in requests], [0] * len(requests))
-            if plan is not None and (
-                self._reuse_checked or self._check_reuse((requests[0].image, plan[0][0]), plan[0][1], plan[0][2])
-            ):
-                return self._score_reused(requests)
+            assert self._split is not None
+            chats = [self._split.chat(r.prompt, self._chat) for r in requests]
+            if all(chat is not None for chat in chats) and (self._reuse_checked or self._check_first(requests[0])):
+                return self._score_reused(requests, chats)  # type: ignore[arg-type]
         return self._score_plain(requests)
+
+    def _check_first(self, request: ScoreRequest) -> bool:
+        """The one-off check against the plain path, on the first request's prompt."""
+        plan = self._plan([request.prompt], [0])
+        return plan is not None and self._check_reuse((request.image, plan[0][0]), plan[0][1], plan[0][2])
 
     def _continuation_rows(self, prompts: Sequence[str], requests: Sequence[ScoreRequest]) -> tuple[dict, list]:
         """Split continuations into one-token ones (read off the prompt's last position) and longer ones."""
-        single: dict[int, list[tuple[int, int]]] = {}  # request -> (continuation, token id)
+        single: dict[int, tuple[list[int], list[tuple[int, int]]]] = {}  # request -> prompt ids, (continuation, token)
         full: list[tuple[int, int, list[int], int]] = []  # request, continuation, token ids, continuation tokens
         for r, (request, prompt) in enumerate(zip(requests, prompts)):
             prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -562,22 +566,19 @@ class HFModel(DeviceModel):
                     min(len(prompt_ids), len(full_ids)),
                 )
                 if shared == len(prompt_ids) and len(full_ids) == shared + 1:
-                    single.setdefault(r, []).append((c, full_ids[shared]))
+                    single.setdefault(r, (prompt_ids, []))[1].append((c, full_ids[shared]))
                 else:
                     full.append((r, c, full_ids, len(full_ids) - shared))
         return single, full
 
-    def _score_reused(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
+    def _score_reused(self, requests: Sequence[ScoreRequest], chats: Sequence[str]) -> list[list[ContinuationScore]]:
         import torch
 
         assert self._split is not None
         head = self._split.head
-        chats = [self._split.chat(r.prompt, self._chat) for r in requests]
-        suffix_texts = [chat[len(head) :] for chat in chats]  # type: ignore[index]
-        single, full = self._continuation_rows(suffix_texts, requests)
+        single, full = self._continuation_rows([chat[len(head) :] for chat in chats], requests)
         scores: list[list[ContinuationScore | None]] = [[None] * len(q.continuations) for q in requests]
-        prompt_ids = self.tokenizer([suffix_texts[r] for r in single], add_special_tokens=False)["input_ids"]
-        rows = [(r, ids, tokens) for (r, tokens), ids in zip(single.items(), prompt_ids)]
+        rows = [(r, ids, tokens) for r, (ids, tokens) in single.items()]
         rows += [(r, ids, (c, count)) for r, c, ids, count in full]
         order = sorted(range(len(rows)), key=lambda i: (len(rows[i][1]), i))
 
@@ -608,7 +609,7 @@ class HFModel(DeviceModel):
         chats = [self._chat(request.prompt) for request in requests]
         single, full_rows = self._continuation_rows(chats, requests)
         scores: list[list[ContinuationScore | None]] = [[None] * len(q.continuations) for q in requests]
-        prompt_rows = [(r, chats[r], single[r]) for r in single]
+        prompt_rows = [(r, chats[r], tokens) for r, (_, tokens) in single.items()]
         for batch, logits in self._forward(requests, prompt_rows):
             last = torch.log_softmax(logits[:, -1].float(), dim=-1)
             for row, (r, _, tokens) in enumerate(batch):
