@@ -37,7 +37,7 @@ from pathlib import Path
 from PIL import Image
 
 from pytest_vlm import shapes
-from pytest_vlm.datasets import GeneratedImage
+from pytest_vlm.datasets import generated_images
 from pytest_vlm.models.base import GenerationRequest
 from pytest_vlm.models.hf import HFModel, RuntimeOptions
 from pytest_vlm.models.registry import resolve_model
@@ -88,19 +88,7 @@ class DecodedImage:
 
 
 def examples(count: int, seed: int) -> list[DecodedImage]:
-    generated = [
-        GeneratedImage(
-            id=shapes.sample_id(CLASSES[i % len(CLASSES)], seed, i),
-            label=CLASSES[i % len(CLASSES)],
-            index=i,
-            seed=seed,
-            classes=CLASSES,
-            difficulty="medium",
-            size=64,
-        )
-        for i in range(count)
-    ]
-    return [DecodedImage(g.id, g.label, g.load()) for g in generated]
+    return [DecodedImage(g.id, g.label, g.load()) for g in generated_images(count, seed=seed, classes=CLASSES)]
 
 
 def interleaved(

@@ -174,19 +174,30 @@ def _generated(spec: BenchmarkSpec) -> tuple[list[Example], list[str]]:
                 f"{spec.path.name}: classes: the shapes generator cannot draw {name!r}"
                 f"{did_you_mean(name, allowed)}; it draws: {', '.join(allowed)}"
             )
-    examples: list[Example] = [
+    examples: list[Example] = list(
+        generated_images(ds.count, seed=ds.seed, classes=classes, difficulty=ds.difficulty, size=ds.size)
+    )
+    return examples, list(classes)
+
+
+def generated_images(
+    count: int, *, seed: int, classes: tuple[str, ...], difficulty: str = "medium", size: int = 64
+) -> list[GeneratedImage]:
+    """The first ``count`` images of the shapes set ``seed``, labels cycling through ``classes``."""
+    from pytest_vlm import shapes
+
+    return [
         GeneratedImage(
-            id=shapes.sample_id(classes[i % len(classes)], ds.seed, i),
+            id=shapes.sample_id(classes[i % len(classes)], seed, i),
             label=classes[i % len(classes)],
             index=i,
-            seed=ds.seed,
+            seed=seed,
             classes=classes,
-            difficulty=ds.difficulty,
-            size=ds.size,
+            difficulty=difficulty,
+            size=size,
         )
-        for i in range(ds.count)
+        for i in range(count)
     ]
-    return examples, list(classes)
 
 
 def _folder(ds: DatasetSpec, where: str) -> tuple[list[Example], list[str]]:

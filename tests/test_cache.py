@@ -11,25 +11,14 @@ import pytest
 
 from pytest_vlm import shapes
 from pytest_vlm.cache_store import CacheError, ResultStore
-from pytest_vlm.datasets import FileImage, GeneratedImage
+from pytest_vlm.datasets import FileImage, GeneratedImage, generated_images
 from pytest_vlm.models.base import ContinuationScore, GenerationRequest, ScoreRequest
 from pytest_vlm.models.cache import CachingModel, ResultCache, wrap
 from pytest_vlm.models.scripted import ScriptedModel
 
 
 def generated(count: int, seed: int = 3) -> list[GeneratedImage]:
-    return [
-        GeneratedImage(
-            id=shapes.sample_id(shapes.SHAPES[i % 6], seed, i),
-            label=shapes.SHAPES[i % 6],
-            index=i,
-            seed=seed,
-            classes=shapes.SHAPES,
-            difficulty="medium",
-            size=32,
-        )
-        for i in range(count)
-    ]
+    return generated_images(count, seed=seed, classes=shapes.SHAPES, size=32)
 
 
 def requests_for(images: list[GeneratedImage], prompt: str = "What is it? Choose one from {c}.") -> list:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pytest_vlm import shapes
-from pytest_vlm.datasets import GeneratedImage
+from pytest_vlm.datasets import GeneratedImage, generated_images
 from pytest_vlm.models.base import GenerationRequest, ScoreRequest
 from pytest_vlm.models.families import DEFAULT_FAMILY, FAMILIES, RawPrefixFamily, family_for
 from pytest_vlm.models.hf import HFModel, RuntimeOptions
@@ -53,18 +53,7 @@ def models(tiny_folders: dict[str, Path]) -> dict[str, HFModel]:
 
 
 def images(count: int, seed: int = 3) -> list[GeneratedImage]:
-    return [
-        GeneratedImage(
-            id=shapes.sample_id(shapes.SHAPES[i % 6], seed, i),
-            label=shapes.SHAPES[i % 6],
-            index=i,
-            seed=seed,
-            classes=shapes.SHAPES,
-            difficulty="medium",
-            size=64,
-        )
-        for i in range(count)
-    ]
+    return generated_images(count, seed=seed, classes=shapes.SHAPES)
 
 
 def test_every_family_has_a_tiny_checkpoint() -> None:

@@ -11,7 +11,7 @@ import transformers
 from transformers.utils import is_torchvision_available
 
 from pytest_vlm import shapes
-from pytest_vlm.datasets import GeneratedImage
+from pytest_vlm.datasets import GeneratedImage, generated_images
 from pytest_vlm.models.base import GenerationRequest
 from pytest_vlm.models.hf import HFModel, RuntimeOptions
 from pytest_vlm.models.hf_processor import load_processor
@@ -20,18 +20,7 @@ from pytest_vlm.strategies.closed_set import PROMPT as CLOSED_SET_PROMPT
 
 
 def images(count: int, seed: int = 3) -> list[GeneratedImage]:
-    return [
-        GeneratedImage(
-            id=shapes.sample_id(shapes.SHAPES[i % 6], seed, i),
-            label=shapes.SHAPES[i % 6],
-            index=i,
-            seed=seed,
-            classes=shapes.SHAPES,
-            difficulty="medium",
-            size=64,
-        )
-        for i in range(count)
-    ]
+    return generated_images(count, seed=seed, classes=shapes.SHAPES)
 
 
 @pytest.fixture(scope="module")

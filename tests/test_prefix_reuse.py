@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pytest_vlm import shapes
-from pytest_vlm.datasets import GeneratedImage
+from pytest_vlm.datasets import GeneratedImage, generated_images
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import GenerationRequest, ScoreRequest
 from pytest_vlm.models.hf import HFModel, RuntimeOptions
@@ -33,18 +33,7 @@ NOT_REUSED = {"mllama": "cross-attention", "paligemma": "prefix-LM"}
 
 
 def images(count: int, seed: int = 3) -> list[GeneratedImage]:
-    return [
-        GeneratedImage(
-            id=shapes.sample_id(CLASSES[i % 7], seed, i),
-            label=CLASSES[i % 7],
-            index=i,
-            seed=seed,
-            classes=CLASSES,
-            difficulty="medium",
-            size=64,
-        )
-        for i in range(count)
-    ]
+    return generated_images(count, seed=seed, classes=CLASSES)
 
 
 def questions(examples: list[GeneratedImage]) -> list[GenerationRequest]:
