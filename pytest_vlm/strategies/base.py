@@ -60,3 +60,17 @@ def shared_length(template: str, placeholder: str) -> int:
 def fill(template: str, placeholder: str, value: str) -> str:
     # str.replace, not str.format: user prompts may contain other braces.
     return template.replace(placeholder, value)
+
+
+def best_scored(example: Example, classes: Sequence[str], scores: Sequence[float]) -> ImagePrediction:
+    """The prediction of a strategy that scores every class (likelihood, direct): the best score,
+    the class listed first on a tie; the scores are recorded as the raw answer."""
+    best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+    return ImagePrediction(
+        image_id=example.id,
+        label=example.label,
+        prediction=classes[best],
+        asked=(", ".join(classes),),
+        raw=(" ".join(f"{c}={v:.4f}" for c, v in zip(classes, scores)),),
+        parsed=(classes[best],),
+    )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import ClassifiesImages
-from pytest_vlm.strategies.base import Example, ImagePrediction, check_template
+from pytest_vlm.strategies.base import Example, ImagePrediction, best_scored, check_template
 
 if TYPE_CHECKING:
     from pytest_vlm.spec import BenchmarkSpec, StrategySpec
@@ -51,20 +51,7 @@ class Direct:
                 "use closed_set, binary or likelihood with it"
             )
         scores = model.classify(examples, self.classes, self.params.template)
-        predictions = []
-        for ex, per_class in zip(examples, scores):
-            best = max(range(len(per_class)), key=lambda i: (per_class[i], -i))  # first listed wins a tie
-            predictions.append(
-                ImagePrediction(
-                    image_id=ex.id,
-                    label=ex.label,
-                    prediction=self.classes[best],
-                    asked=(", ".join(self.classes),),
-                    raw=(" ".join(f"{c}={v:.4f}" for c, v in zip(self.classes, per_class)),),
-                    parsed=(self.classes[best],),
-                )
-            )
-        return predictions
+        return [best_scored(ex, self.classes, per_class) for ex, per_class in zip(examples, scores)]
 
 
 def strategies_for(spec: BenchmarkSpec, backend: str) -> tuple[StrategySpec, ...]:

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import ScoreRequest, ScoresContinuations, VisionLanguageModel
-from pytest_vlm.strategies.base import Example, ImagePrediction, check_template, fill
+from pytest_vlm.strategies.base import Example, ImagePrediction, best_scored, check_template, fill
 from pytest_vlm.strategies.closed_set import PROMPT
 
 NORMALIZATIONS = ("mean", "sum")
@@ -55,15 +55,5 @@ class Likelihood:
         predictions = []
         for ex, per_class in zip(examples, scores):
             values = [s.logprob / max(s.tokens, 1) if self.params.normalize == "mean" else s.logprob for s in per_class]
-            best = max(range(len(values)), key=lambda i: (values[i], -i))  # first listed wins a tie
-            predictions.append(
-                ImagePrediction(
-                    image_id=ex.id,
-                    label=ex.label,
-                    prediction=self.classes[best],
-                    asked=(", ".join(self.classes),),
-                    raw=(" ".join(f"{c}={v:.4f}" for c, v in zip(self.classes, values)),),
-                    parsed=(self.classes[best],),
-                )
-            )
+            predictions.append(best_scored(ex, self.classes, values))
         return predictions
