@@ -50,53 +50,53 @@ def _title(benchmark: str, rows: Sequence[SummaryRow]) -> str:
     return f"{benchmark}{size}"
 
 
-def _interval_table(rows: Sequence[SummaryRow], table_cls: Any, box: Any) -> Any:
-    """The same rows' 95% intervals, in a table of their own: beside the metrics they would not fit
-    an 80-column log."""
-    table = table_cls(
-        title="95% intervals (accuracy: Wilson; F1: bootstrap over images)",
+_INTERVAL_COLUMNS = (
+    ("model", "left"),
+    ("strategy", "left"),
+    ("accuracy", "right"),
+    ("macro F1", "right"),
+    ("weighted F1", "right"),
+)
+
+
+def _table(title: str, columns: Sequence[tuple[str, str]], **title_style: Any) -> Any:
+    """A borderless table in the summary's style."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title=title,
         title_justify="left",
         box=box.SIMPLE_HEAD,
         header_style="bold",
         show_edge=False,
         pad_edge=False,
         padding=(0, 1, 0, 0),
+        **title_style,
     )
-    for column, justify in (
-        ("model", "left"),
-        ("strategy", "left"),
-        ("accuracy", "right"),
-        ("macro F1", "right"),
-        ("weighted F1", "right"),
-    ):
-        table.add_column(column, justify=justify, overflow="fold", no_wrap=justify == "right")
+    for column, justify in columns:
+        # Numbers never wrap; names fold only when the terminal is too narrow for them.
+        table.add_column(column, justify=justify, overflow="fold", no_wrap=justify == "right")  # type: ignore[arg-type]
+    return table
+
+
+def _interval_table(rows: Sequence[SummaryRow]) -> Any:
+    """The same rows' 95% intervals, in a table of their own: beside the metrics they would not fit
+    an 80-column log."""
+    table = _table("95% intervals (accuracy: Wilson; F1: bootstrap over images)", _INTERVAL_COLUMNS)
     for row in rows:
         table.add_row(row.model, row.strategy, _ci(row.accuracy_ci), _ci(row.macro_f1_ci), _ci(row.weighted_f1_ci))
     return table
 
 
 def render_summary(rows: Sequence[SummaryRow], *, width: int, color: bool) -> list[str]:
-    from rich import box
     from rich.console import Console
-    from rich.table import Table
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False)
     for benchmark, group in groupby(rows, key=lambda r: r.benchmark):
         group_rows = list(group)
-        table = Table(
-            title=_title(benchmark, group_rows),
-            title_justify="left",
-            title_style="bold",
-            box=box.SIMPLE_HEAD,
-            header_style="bold",
-            show_edge=False,
-            pad_edge=False,
-            padding=(0, 1, 0, 0),
-        )
-        for column, justify in _COLUMNS:
-            # Numbers never wrap; names fold only when the terminal is too narrow for them.
-            table.add_column(column, justify=justify, overflow="fold", no_wrap=justify == "right")  # type: ignore[arg-type]
+        table = _table(_title(benchmark, group_rows), _COLUMNS, title_style="bold")
         for row in group_rows:
             style = _STATUS_STYLE.get(row.status, "")
             table.add_row(
@@ -111,7 +111,7 @@ def render_summary(rows: Sequence[SummaryRow], *, width: int, color: bool) -> li
             )
         console.print(table)
         if any(r.accuracy_ci is not None for r in group_rows):
-            console.print(_interval_table(group_rows, Table, box))
+            console.print(_interval_table(group_rows))
     return [line.rstrip() for line in buffer.getvalue().strip("\n").split("\n")]
 
 
