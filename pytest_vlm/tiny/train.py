@@ -415,13 +415,13 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def training_command(cfg: TrainConfig, out: Path) -> str:
+def training_command(cfg: Any, out: Path, module: str = "pytest_vlm.tiny.train") -> str:
     """The command line that trains ``cfg`` into ``out`` (options that differ from the defaults spelled out)."""
-    default = TrainConfig()
+    default = type(cfg)()
     options = [
         f"--{name.replace('_', '-')} {value}" for name, value in asdict(cfg).items() if value != getattr(default, name)
     ]
-    return " ".join(["python -m pytest_vlm.tiny.train --out", str(out), "--force", *options])
+    return " ".join([f"python -m {module} --out", str(out), "--force", *options])
 
 
 @dataclass(frozen=True)
@@ -518,15 +518,19 @@ The same command reproduces these weights bit for bit on the same software stack
 """
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pytest_vlm.tiny.train", description=__doc__.split("\n\n")[0])
+def parse_args(
+    argv: list[str] | None, *, module: str = "pytest_vlm.tiny.train", config: type = TrainConfig, doc: str = __doc__
+) -> argparse.Namespace:
+    """The training command line: output or evaluation folder, --force, --check, the sets to
+    evaluate, and one option per field of ``config``."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0])
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, help="checkpoint folder to write")
     target.add_argument("--eval-only", type=Path, metavar="DIR", help="only evaluate the checkpoint in DIR")
     parser.add_argument("--force", action="store_true", help="overwrite a checkpoint already in --out")
     parser.add_argument("--check", metavar="SHA256", help="exit with 1 unless the written weights have this sha256")
     parser.add_argument("--eval-sets", nargs="+", choices=list(EVAL_SETS), default=["benchmark", "hard"])
-    for name, default in asdict(TrainConfig()).items():
+    for name, default in asdict(config()).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
     return parser.parse_args(argv)
 

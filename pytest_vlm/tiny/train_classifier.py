@@ -20,7 +20,6 @@ same ``model.safetensors`` on the same software stack (``--check SHA256`` verifi
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import sys
 import time
@@ -33,18 +32,13 @@ import torch
 import torch.nn.functional as F
 
 from pytest_vlm import shapes
+from pytest_vlm.tiny import train as vlm_training
+
+# The same training seeds as tiny-shapes (a fair comparison), the same held-out evaluation sets.
+from pytest_vlm.tiny.train import EVAL_COUNT, EVAL_SETS, MODEL_CARD, TRAIN_SEEDS, WEIGHTS, sha256
 
 CLASSES: tuple[str, ...] = (*shapes.SHAPES, shapes.BACKGROUND)
-TRAIN_SEEDS = {"easy": 0, "medium": 1}  # tiny-shapes was trained on these sets too: a fair comparison
-EVAL_SETS = {  # name: (seed, difficulty)
-    "benchmark": (2026, "medium"),  # benchmarks/shapes.vlm.yaml
-    "hard": (2027, "hard"),  # benchmarks/shapes-hard.vlm.yaml
-    "validation": (1500, "medium"),  # for development
-}
-EVAL_COUNT = 350  # 50 images per class
 THREADS = 1
-MODEL_CARD = "MODEL_CARD.md"
-WEIGHTS = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -161,16 +155,8 @@ def evaluate(folder: str | Path, *, seed: int, difficulty: str, count: int = EVA
     return float(np.mean([p == s.label for p, s in zip(predictions, samples)]))
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def training_command(cfg: TrainConfig, out: Path) -> str:
-    default = TrainConfig()
-    options = [
-        f"--{name.replace('_', '-')} {value}" for name, value in asdict(cfg).items() if value != getattr(default, name)
-    ]
-    return " ".join(["python -m pytest_vlm.tiny.train_classifier --out", str(out), "--force", *options])
+    return vlm_training.training_command(cfg, out, "pytest_vlm.tiny.train_classifier")
 
 
 @dataclass(frozen=True)
@@ -252,18 +238,7 @@ The same command reproduces these weights bit for bit on the same software stack
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m pytest_vlm.tiny.train_classifier", description=__doc__.split("\n\n")[0]
-    )
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--out", type=Path, help="checkpoint folder to write")
-    target.add_argument("--eval-only", type=Path, metavar="DIR", help="only evaluate the checkpoint in DIR")
-    parser.add_argument("--force", action="store_true", help="overwrite a checkpoint already in --out")
-    parser.add_argument("--check", metavar="SHA256", help="exit with 1 unless the written weights have this sha256")
-    parser.add_argument("--eval-sets", nargs="+", choices=list(EVAL_SETS), default=["benchmark", "hard"])
-    for name, default in asdict(TrainConfig()).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
-    return parser.parse_args(argv)
+    return vlm_training.parse_args(argv, module="pytest_vlm.tiny.train_classifier", config=TrainConfig, doc=__doc__)
 
 
 def run_evaluations(folder: Path, names: list[str]) -> dict[str, float]:
