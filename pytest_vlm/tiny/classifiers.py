@@ -22,6 +22,22 @@ def build_clip_tokenizer() -> Any:
     return CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=[])
 
 
+def _towers(tokenizer: Any, image_size: int) -> dict[str, dict[str, Any]]:
+    """The tiny text and vision tower sizes of the dual-encoder (CLIP, SigLIP) checkpoints."""
+    layers = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    return {
+        "text_config": {
+            **layers,
+            "vocab_size": len(tokenizer),
+            "max_position_embeddings": 64,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        },
+        "vision_config": {**layers, "image_size": image_size, "patch_size": 8},
+    }
+
+
 def build_tiny_clip(out: Path, *, seed: int = 0, image_size: int = 32) -> Path:
     """A random ``CLIPModel`` with its ``CLIPProcessor`` (tokenizer + PIL image processor) in ``out``."""
     import torch
@@ -30,25 +46,7 @@ def build_tiny_clip(out: Path, *, seed: int = 0, image_size: int = 32) -> Path:
 
     tokenizer = build_clip_tokenizer()
     config = CLIPConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "max_position_embeddings": 64,
-            "bos_token_id": tokenizer.bos_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-            "pad_token_id": tokenizer.pad_token_id,
-        },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "image_size": image_size,
-            "patch_size": 8,
-        },
+        **_towers(tokenizer, image_size),
         projection_dim=16,
     )
     torch.manual_seed(seed)
@@ -75,25 +73,7 @@ def build_tiny_siglip(out: Path, *, seed: int = 0, image_size: int = 32) -> Path
     tokenizer = build_clip_tokenizer()
     tokenizer.model_max_length = 64
     config = SiglipConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "max_position_embeddings": 64,
-            "bos_token_id": tokenizer.bos_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-            "pad_token_id": tokenizer.pad_token_id,
-        },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "image_size": image_size,
-            "patch_size": 8,
-        },
+        **_towers(tokenizer, image_size),
     )
     torch.manual_seed(seed)
     model = SiglipModel(config)
