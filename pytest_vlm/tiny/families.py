@@ -361,24 +361,48 @@ def _idefics_tokenizer(bos: str, eos: str) -> Any:
     return build_tokenizer(specials, bos=bos, eos=eos, pad="<pad>")
 
 
-def build_idefics3(folder: Path, seed: int = 0) -> Path:
-    from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Processor
-    from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
-
-    tokenizer = _idefics_tokenizer("<|begin_of_text|>", "<end_of_utterance>")
+def _build_idefics_like(
+    folder: Path,
+    seed: int,
+    *,
+    bos: str,
+    template: str,
+    config_cls: type,
+    model_cls: type,
+    processor_cls: type,
+    image_cls: type,
+) -> Path:
+    """Idefics3 and SmolVLM (built on it): one image tile, ``image_seq_len`` tokens per image."""
+    tokenizer = _idefics_tokenizer(bos, "<end_of_utterance>")
     edge = {"longest_edge": IMAGE_SIZE}
-    image_processor = Idefics3ImageProcessorPil(do_image_splitting=False, size=edge, max_image_size=edge)
+    image_processor = image_cls(do_image_splitting=False, size=edge, max_image_size=edge)
     seq = (IMAGE_SIZE // 8) ** 2 // 4
-    processor = Idefics3Processor(
-        image_processor=image_processor, tokenizer=tokenizer, image_seq_len=seq, chat_template=IDEFICS3_TEMPLATE
+    processor = processor_cls(
+        image_processor=image_processor, tokenizer=tokenizer, image_seq_len=seq, chat_template=template
     )
-    config = Idefics3Config(
+    config = config_cls(
         vision_config={"image_size": IMAGE_SIZE, "patch_size": 8, **_VISION},
         text_config={"model_type": "llama", **_text(tokenizer)},
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
         scale_factor=2,
     )
-    return _save(folder, Idefics3ForConditionalGeneration, config, processor, tokenizer, seed)
+    return _save(folder, model_cls, config, processor, tokenizer, seed)
+
+
+def build_idefics3(folder: Path, seed: int = 0) -> Path:
+    from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Processor
+    from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
+
+    return _build_idefics_like(
+        folder,
+        seed,
+        bos="<|begin_of_text|>",
+        template=IDEFICS3_TEMPLATE,
+        config_cls=Idefics3Config,
+        model_cls=Idefics3ForConditionalGeneration,
+        processor_cls=Idefics3Processor,
+        image_cls=Idefics3ImageProcessorPil,
+    )
 
 
 def build_smolvlm(folder: Path, seed: int = 0) -> Path:
@@ -387,20 +411,16 @@ def build_smolvlm(folder: Path, seed: int = 0) -> Path:
 
     from pytest_vlm.models.hf_processor import image_only_processor_class
 
-    tokenizer = _idefics_tokenizer("<|im_start|>", "<end_of_utterance>")
-    edge = {"longest_edge": IMAGE_SIZE}
-    image_processor = SmolVLMImageProcessorPil(do_image_splitting=False, size=edge, max_image_size=edge)
-    seq = (IMAGE_SIZE // 8) ** 2 // 4
-    processor = image_only_processor_class(SmolVLMProcessor)(
-        image_processor=image_processor, tokenizer=tokenizer, image_seq_len=seq, chat_template=SMOLVLM_TEMPLATE
+    return _build_idefics_like(
+        folder,
+        seed,
+        bos="<|im_start|>",
+        template=SMOLVLM_TEMPLATE,
+        config_cls=SmolVLMConfig,
+        model_cls=SmolVLMForConditionalGeneration,
+        processor_cls=image_only_processor_class(SmolVLMProcessor),
+        image_cls=SmolVLMImageProcessorPil,
     )
-    config = SmolVLMConfig(
-        vision_config={"image_size": IMAGE_SIZE, "patch_size": 8, **_VISION},
-        text_config={"model_type": "llama", **_text(tokenizer)},
-        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-        scale_factor=2,
-    )
-    return _save(folder, SmolVLMForConditionalGeneration, config, processor, tokenizer, seed)
 
 
 def build_paligemma(folder: Path, seed: int = 0) -> Path:
