@@ -25,7 +25,7 @@ field by field, so ``qwen2-vl-7b: {revision: <sha>}`` only pins a revision)::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +66,18 @@ def load_alias_file(path: Path, base: Mapping[str, ModelSpec]) -> dict[str, Mode
     return aliases
 
 
+def _choice(value: Any, at: _Where, what: str, allowed: Sequence[str]) -> str:
+    text = _str(value, at)
+    if text not in allowed:
+        raise at.error(f"unknown {what} {text!r}; use one of {', '.join(allowed)}")
+    return text
+
+
 def _entry(name: str, entry: Mapping[str, Any], at: _Where, path: Path, old: ModelSpec | None) -> ModelSpec:
     _check_keys(entry, ENTRY_KEYS, at, required=() if old else ("source",))
     fields: dict[str, Any] = {"name": name, "origin": str(path)}
     if "backend" in entry:
-        backend = _str(entry["backend"], at / "backend")
-        if backend not in BACKENDS:
-            raise (at / "backend").error(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-        fields["backend"] = backend
+        fields["backend"] = _choice(entry["backend"], at / "backend", "backend", BACKENDS)
     if "source" in entry:
         source = _str(entry["source"], at / "source").strip()
         folder = (path.parent / source).resolve()
@@ -83,10 +87,7 @@ def _entry(name: str, entry: Mapping[str, Any], at: _Where, path: Path, old: Mod
         if key in entry:
             fields[key] = _str(entry[key], at / key)
     if "dtype" in entry:
-        dtype = _str(entry["dtype"], at / "dtype")
-        if dtype not in DTYPES:
-            raise (at / "dtype").error(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
-        fields["dtype"] = dtype
+        fields["dtype"] = _choice(entry["dtype"], at / "dtype", "dtype", DTYPES)
     if "max_new_tokens" in entry:
         fields["max_new_tokens"] = _int(entry["max_new_tokens"], at / "max_new_tokens", minimum=1)
     if "trust_remote_code" in entry:
