@@ -17,6 +17,7 @@ from pytest_vlm import snapshots
 from pytest_vlm.datasets import load_dataset
 from pytest_vlm.errors import ModelError, SpecError, VlmError
 from pytest_vlm.models.registry import DEFAULT_MODEL, ModelSpec, resolve_model
+from pytest_vlm.printable import printable
 from pytest_vlm.progress import progress_bar
 from pytest_vlm.report import junit_properties
 from pytest_vlm.results import ItemResult
@@ -99,7 +100,7 @@ class VlmSpecFile(pytest.Module):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         if isinstance(excinfo.value, VlmError):
-            return str(excinfo.value)
+            return printable(str(excinfo.value))
         return super().repr_failure(excinfo)
 
 
@@ -117,7 +118,9 @@ class VlmItem(pytest.Function):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         if isinstance(excinfo.value, (BenchmarkFailure, VlmError)):
-            return f"{self.plan.spec.name} on {self.plan.model.name} with {self.plan.strategy.id}:\n{excinfo.value}"
+            return printable(
+                f"{self.plan.spec.name} on {self.plan.model.name} with {self.plan.strategy.id}:\n{excinfo.value}"
+            )
         return super().repr_failure(excinfo)
 
 
@@ -147,18 +150,35 @@ def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, sna
         kind=plan.strategy.kind,
         status="error",
     )
+    try:
+        result, failures = _run_and_check(request, plan, pool, snapshot)
+    except Exception as exc:
+        # Every item gets a row in every report, whatever went wrong: ours (VlmError) or not.
+        failure = str(exc) if isinstance(exc, VlmError) else f"{type(exc).__name__}: {exc}"
+        crashed = replace(base, failures=(failure,))
+        config.stash[RESULTS_KEY].append(crashed)
+        request.node.user_properties.extend(junit_properties(crashed))
+        raise
+    result = replace(result, nodeid=base.nodeid, status="failed" if failures else "passed", failures=tuple(failures))
+    config.stash[RESULTS_KEY].append(result)
+    request.node.user_properties.extend(junit_properties(result))  # shown by --junitxml and CI systems
+    if failures:
+        raise BenchmarkFailure("\n".join(failures))
+
+
+def _run_and_check(
+    request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, snapshot: Any
+) -> tuple[ItemResult, list[str]]:
+    """Run the item, then check its baseline; returns the result and its failure lines."""
+    config = request.config
     bar = progress_bar(config, plan.name)
     try:
         model = pool.get(plan.model)
         cache = pool.result_cache() if hasattr(pool, "result_cache") else None
         result, failures = run_item(plan, model, cache=cache, progress=bar.update if bar else None)
-    except VlmError as exc:
-        config.stash[RESULTS_KEY].append(replace(base, failures=(str(exc),)))
-        raise
     finally:
         if bar is not None:
             bar.close()
-    result = replace(result, nodeid=base.nodeid)
     if plan.snapshot_path is not None or plan.baseline_path is not None:
         if plan.snapshot_path is not None:
             update = config.stash[OPTIONS_KEY].update_snapshots
@@ -176,8 +196,4 @@ def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, sna
             result = replace(result, thumbnails=shown)
     else:
         result = replace(result, snapshot="off")
-    result = replace(result, status="failed" if failures else "passed", failures=tuple(failures))
-    config.stash[RESULTS_KEY].append(result)
-    request.node.user_properties.extend(junit_properties(result))  # shown by --junitxml and CI systems
-    if failures:
-        raise BenchmarkFailure("\n".join(failures))
+    return result, failures

@@ -15,6 +15,7 @@ from html import escape
 from itertools import groupby
 from typing import Any
 
+from pytest_vlm import markdown
 from pytest_vlm.markdown import _value
 from pytest_vlm.metrics import Metrics
 from pytest_vlm.report import summary_rows
@@ -231,10 +232,9 @@ def _diagnostics(d: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def render_html(results: Sequence[ItemResult]) -> str:
+def render_html(results: Sequence[ItemResult], *, exit_status: int | None = None) -> str:
     ordered = sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy))
-    failed = sum(1 for r in ordered if r.status != "passed")
-    verdict = f"{failed} of {len(ordered)} item(s) failed" if failed else f"all {len(ordered)} item(s) passed"
+    verdict = markdown.verdict(ordered) if ordered else f"no benchmark item ran (pytest exit status {exit_status})"
     body = [f"<h1>pytest-vlm: {escape(verdict)}</h1>", _summary(ordered)] + [_item(r) for r in ordered]
     return (
         f'<!DOCTYPE html>\n{MARKER}\n<html lang="en"><head><meta charset="utf-8">'

@@ -34,21 +34,39 @@ def check_output_path(path: Path, marker: str, flag: str) -> str | None:
     return None
 
 
-def write_outputs(results: Sequence[ItemResult], *, markdown_path: Path | None, html_path: Path | None) -> list[str]:
-    """Write what was asked for; returns what was written, for the terminal."""
-    from pytest_vlm.report import write_text_atomic
+def write_outputs(
+    results: Sequence[ItemResult],
+    *,
+    json_path: Path | None,
+    markdown_path: Path | None,
+    html_path: Path | None,
+    rootdir: Path,
+    exit_status: int,
+) -> list[str]:
+    """Write what was asked for; returns what was written, for the terminal.
+
+    A run that recorded no result still writes every report asked for, saying so: the last run's
+    reports must not stay in place looking current.
+    """
+    from pytest_vlm.report import write_json, write_text_atomic
 
     written = []
+    empty = "" if results else " (no results)"
+    if json_path is not None:
+        from pytest_vlm.run_metadata import run_metadata
+
+        write_json(json_path, results, run_metadata(results, rootdir=rootdir, exit_status=exit_status))
+        written.append(f"{json_path}{empty}")
     markdown = None
     if markdown_path is not None or os.environ.get(STEP_SUMMARY_ENV):
         from pytest_vlm.markdown import render_markdown
 
-        markdown = render_markdown(results)
+        markdown = render_markdown(results, exit_status=exit_status)
     if markdown_path is not None and markdown is not None:
         write_text_atomic(markdown_path, markdown)
-        written.append(str(markdown_path))
+        written.append(f"{markdown_path}{empty}")
     step_summary = os.environ.get(STEP_SUMMARY_ENV)
-    if step_summary and markdown is not None:
+    if step_summary and markdown is not None and results:
         # Appended, never replaced: earlier steps of the job write to the same file.
         with open(step_summary, "a", encoding="utf-8") as f:
             f.write(markdown + "\n")
@@ -56,6 +74,6 @@ def write_outputs(results: Sequence[ItemResult], *, markdown_path: Path | None, 
     if html_path is not None:
         from pytest_vlm.html_report import render_html
 
-        write_text_atomic(html_path, render_html(results))
-        written.append(str(html_path))
+        write_text_atomic(html_path, render_html(results, exit_status=exit_status))
+        written.append(f"{html_path}{empty}")
     return written

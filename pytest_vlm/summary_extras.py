@@ -12,6 +12,7 @@ from itertools import groupby
 
 import pytest
 
+from pytest_vlm.printable import printable_name
 from pytest_vlm.results import ItemResult
 
 
@@ -24,13 +25,15 @@ def sweep_lines(results: Sequence[ItemResult], *, width: int, color: bool) -> li
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False)
     for r in _ordered(results):
         if not r.sweep:
             continue
-        console.print(f"[bold]{r.benchmark}: {r.model} / {r.strategy} by number of classes[/]", overflow="fold")
+        title = f"{r.benchmark}: {printable_name(r.model)} / {printable_name(r.strategy)} by number of classes"
+        console.print(Text(title, style="bold"), overflow="fold")
         table = Table(
             box=box.SIMPLE_HEAD,
             header_style="bold",
@@ -55,7 +58,7 @@ def cache_lines(results: Sequence[ItemResult]) -> list[str]:
     cached = [r for r in _ordered(results) if r.cache_hits is not None]
     for (benchmark, model), group in groupby(cached, key=lambda r: (r.benchmark, r.model)):
         parts = [f"{r.strategy} cached {r.cache_hits}/{r.cache_requests}" for r in group]
-        lines.append(f"{benchmark} / {model}: {', '.join(parts)}")
+        lines.append(printable_name(f"{benchmark} / {model}: {', '.join(parts)}"))
     return lines
 
 

@@ -80,6 +80,9 @@ class _ImageCache:
         self.size = size
         self._images: OrderedDict[Any, Any] = OrderedDict()
 
+    def __len__(self) -> int:
+        return len(self._images)
+
     def get(self, source: ImageSource) -> Any:
         key = image_key(source)
         if key in self._images:
@@ -221,6 +224,10 @@ class HFModel(DeviceModel):
         """Drop decoded images and encoded prefixes, so the next call starts cold."""
         self._images = _ImageCache()
         self._prefixes = PrefixCache(size=self._prefixes.size, max_bytes=self._prefixes.max_bytes)
+
+    def memo_entries(self) -> int:
+        """Decoded images and encoded prefixes held (models/base.py's HoldsMemos)."""
+        return len(self._images) + len(self._prefixes)
 
     def _prefix_budget(self) -> int:
         """Bytes of encoded prefixes to keep: a fifth of the GPU's memory, or 2 GiB of RAM."""
