@@ -189,11 +189,10 @@ def _run_and_check(
             failures.append("")
         failures += snapshot_failures
         result = replace(result, snapshot=state, flips=flips, comparison=found)
-        if found is not None and found.flips and config.stash[OPTIONS_KEY].html_path is not None:
-            from pytest_vlm.html_report import flip_thumbnails
-
-            shown = flip_thumbnails(plan.dataset.examples, [f.image_id for f in found.flips])
-            result = replace(result, thumbnails=shown)
     else:
         result = replace(result, snapshot="off")
+    if config.stash[OPTIONS_KEY].html_path is not None:
+        from pytest_vlm.html_report import item_thumbnails, shown_images
+
+        result = replace(result, thumbnails=item_thumbnails(plan.dataset.examples, shown_images(result)))
     return result, failures
