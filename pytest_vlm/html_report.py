@@ -65,7 +65,9 @@ def thumbnail_data_uri(image: Any, size: int = THUMBNAIL_SIZE) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def item_thumbnails(examples: Sequence[Any], image_ids: Sequence[str], limit: int = 2 * THUMBNAIL_LIMIT) -> dict[str, str]:
+def item_thumbnails(
+    examples: Sequence[Any], image_ids: Sequence[str], limit: int = 2 * THUMBNAIL_LIMIT
+) -> dict[str, str]:
     """Thumbnails of the first ``limit`` distinct ``image_ids``, by id."""
     wanted = list(dict.fromkeys(image_ids))[:limit]
     by_id = {ex.id: ex for ex in examples if ex.id in set(wanted)}

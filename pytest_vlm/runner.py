@@ -83,6 +83,8 @@ def run_item(
         if progress is not None:
             progress(done[0], total)
 
+    if progress is not None:
+        progress(0, total)  # the plan is known before the first answer: the bar can say so
     # Classifiers answer in one fast pass with no prompt: nothing worth caching.
     asked = model if isinstance(model, ClassifiesImages) else wrap(model, cache, progress=advance)
     if isinstance(model, MeasuresMemory):
