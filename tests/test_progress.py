@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from pytest_vlm.progress import ProgressBar, ProgressState
+from pytest_vlm.reports.progress import ProgressBar, ProgressState
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -112,8 +112,8 @@ def test_the_clock_redraws_between_answers() -> None:
 
 
 def test_runner_reports_every_request_up_to_the_plan(tmp_path: Path) -> None:
-    from pytest_vlm.datasets import load_dataset
-    from pytest_vlm.models.registry import resolve_model
+    from pytest_vlm.data.sources import load_dataset
+    from pytest_vlm.models.resolve import resolve_model
     from pytest_vlm.models.scripted import ScriptedModel
     from pytest_vlm.runner import ItemPlan, run_item
     from pytest_vlm.spec import parse_spec

@@ -134,8 +134,8 @@ def test_markdown_rows_say_why_an_item_failed(pytester: pytest.Pytester) -> None
 def test_markdown_escapes_what_users_named() -> None:
     from markdown_it import MarkdownIt
 
-    from pytest_vlm.comparison import Comparison, Flip
-    from pytest_vlm.markdown import render_markdown
+    from pytest_vlm.baseline.comparison import Comparison, Flip
+    from pytest_vlm.reports.markdown import render_markdown
     from pytest_vlm.results import ItemResult
 
     beacon = "![x](https://evil.example/b.png)"
@@ -201,14 +201,14 @@ def test_speed_counts_only_what_the_model_computed() -> None:
 
 
 def test_it_per_second_says_when_earlier_items_warmed_the_model(tmp_path) -> None:
-    from pytest_vlm.datasets import load_dataset
+    from pytest_vlm.data.sources import load_dataset
     from pytest_vlm.models.base import HoldsMemos
-    from pytest_vlm.models.registry import resolve_model
+    from pytest_vlm.models.resolve import resolve_model
     from pytest_vlm.models.scripted import ScriptedModel
-    from pytest_vlm.report import WARM_NOTE, summary_rows
+    from pytest_vlm.reports.rows import WARM_NOTE, summary_rows
+    from pytest_vlm.reports.terminal import render_summary
     from pytest_vlm.runner import ItemPlan, run_item
     from pytest_vlm.spec import parse_spec
-    from pytest_vlm.terminal import render_summary
 
     class Remembering(ScriptedModel):
         """Keeps every image it was asked about, as a model's decoded-image cache would."""
@@ -249,8 +249,8 @@ def test_it_per_second_says_when_earlier_items_warmed_the_model(tmp_path) -> Non
 def test_the_summary_table_never_breaks_a_name(width: int) -> None:
     from rich.cells import cell_len
 
-    from pytest_vlm.report import SummaryRow
-    from pytest_vlm.terminal import render_summary
+    from pytest_vlm.reports.rows import SummaryRow
+    from pytest_vlm.reports.terminal import render_summary
 
     names = ("degraded:0.1:tiny-shapes", "Qwen/Qwen2-VL-7B-Instruct", "llava-hf/llava-v1.6-mistral-7b-hf")
     rows = [
@@ -301,8 +301,8 @@ def test_json_says_what_ran_where_and_from_which_commit(pytester: pytest.Pyteste
 
 
 def test_run_metadata_names_the_devices_and_is_plain_outside_git(tmp_path) -> None:
+    from pytest_vlm.reports.run_metadata import run_metadata
     from pytest_vlm.results import ItemResult
-    from pytest_vlm.run_metadata import run_metadata
 
     results = [
         ItemResult("a", "b", "m1", "s", "closed_set", "passed", model_info={"device": "cuda:0", "gpu": "NVIDIA H200"}),

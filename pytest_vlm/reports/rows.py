@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from pytest_vlm.metrics import Interval
 from pytest_vlm.results import ItemResult
+from pytest_vlm.scoring.metrics import Interval
 
 JSON_VERSION = 2  # 2: "run" metadata, "speed" per result (docs/reports.md)
 
@@ -130,31 +126,6 @@ def json_document(results: Sequence[ItemResult], run: dict[str, Any]) -> dict[st
             row["metrics"]["images_per_second"] = None
         rows.append(row)
     return {"version": JSON_VERSION, "run": run, "results": rows}
-
-
-def write_json(path: Path, results: Sequence[ItemResult], run: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(json_document(results, run), indent=1, ensure_ascii=False) + "\n")
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write atomically: a reader never sees half a file, and a failed write keeps the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        # mkstemp makes the file 0600; a report is an ordinary file, readable as the umask allows.
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def comparison_lines(results: Sequence[ItemResult]) -> list[str]:

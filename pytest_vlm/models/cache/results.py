@@ -1,4 +1,4 @@
-"""Model answers served from the on-disk result cache (cache_store.py); only misses reach the model.
+"""Model answers served from the on-disk result cache (store.py); only misses reach the model.
 
 A request's key is the sha256 of: the model's fingerprint (backend, resolved revision or the hash
 of every file of a local checkpoint, processor and chat template, dtype, greedy decoding, library
@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_vlm.cache_store import ResultStore
 from pytest_vlm.models.base import (
     ContinuationScore,
     Fingerprints,
@@ -32,6 +31,7 @@ from pytest_vlm.models.base import (
     ScoresContinuations,
     VisionLanguageModel,
 )
+from pytest_vlm.models.cache.store import ResultStore
 
 KEY_VERSION = 1  # bump when the key's recipe changes, so old entries are never misread
 Progress = Callable[[int], None]  # called with the number of requests just answered (hits included)
@@ -171,9 +171,9 @@ class CachingModel:
             self._report(len(requests) - len(misses))
         for start in range(0, len(misses), self.chunk_size):
             chunk = misses[start : start + self.chunk_size]
-            start = time.perf_counter()
+            began = time.perf_counter()
             answers = call([requests[i] for i in chunk])
-            self.model_seconds += time.perf_counter() - start
+            self.model_seconds += time.perf_counter() - began
             for i, answer in zip(chunk, answers):
                 results[i] = answer
             if keys is not None and self.cache is not None:

@@ -1,4 +1,4 @@
-"""Writing the Markdown and HTML reports, and appending to $GITHUB_STEP_SUMMARY.
+"""Writing the report files (JSON, Markdown, HTML), atomically, and appending to $GITHUB_STEP_SUMMARY.
 
 Paths are checked when the session starts (a usage error, before any model runs), so that a
 report that cannot be written never costs a benchmark run. A report file is replaced only when
@@ -7,10 +7,14 @@ pytest-vlm wrote it: anything else at that path (a folder, someone's notes) is l
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from pytest_vlm.reports.rows import json_document
 from pytest_vlm.results import ItemResult
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -48,18 +52,16 @@ def write_outputs(
     A run that recorded no result still writes every report asked for, saying so: the last run's
     reports must not stay in place looking current.
     """
-    from pytest_vlm.report import write_json, write_text_atomic
-
     written = []
     empty = "" if results else " (no results)"
     if json_path is not None:
-        from pytest_vlm.run_metadata import run_metadata
+        from pytest_vlm.reports.run_metadata import run_metadata
 
         write_json(json_path, results, run_metadata(results, rootdir=rootdir, exit_status=exit_status))
         written.append(f"{json_path}{empty}")
     markdown = None
     if markdown_path is not None or os.environ.get(STEP_SUMMARY_ENV):
-        from pytest_vlm.markdown import render_markdown
+        from pytest_vlm.reports.markdown import render_markdown
 
         markdown = render_markdown(results, exit_status=exit_status)
     if markdown_path is not None and markdown is not None:
@@ -72,8 +74,33 @@ def write_outputs(
             f.write(markdown + "\n")
         written.append(f"${STEP_SUMMARY_ENV} ({step_summary})")
     if html_path is not None:
-        from pytest_vlm.html_report import render_html
+        from pytest_vlm.reports.html import render_html
 
         write_text_atomic(html_path, render_html(results, exit_status=exit_status))
         written.append(f"{html_path}{empty}")
     return written
+
+
+def write_json(path: Path, results: Sequence[ItemResult], run: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(json_document(results, run), indent=1, ensure_ascii=False) + "\n")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write atomically: a reader never sees half a file, and a failed write keeps the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        # mkstemp makes the file 0600; a report is an ordinary file, readable as the umask allows.
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

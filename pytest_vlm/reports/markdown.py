@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from html import escape
 from itertools import groupby
 
-from pytest_vlm.metrics import UNPARSEABLE, Interval
 from pytest_vlm.printable import printable, printable_name
-from pytest_vlm.report import failure_reasons, summary_rows
+from pytest_vlm.reports.rows import failure_reasons, summary_rows
 from pytest_vlm.results import ItemResult
+from pytest_vlm.scoring.metrics import UNPARSEABLE, Interval
 
 MARKER = "<!-- pytest-vlm summary -->"
 _ICON = {"passed": "✅", "failed": "❌", "error": "💥"}
@@ -83,10 +83,10 @@ def render_markdown(results: Sequence[ItemResult], *, exit_status: int | None = 
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     ordered = sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy))
-    for r in ordered:
-        out += _failure(r)
-    for r in ordered:
-        out += _comparison(r)
+    for result in ordered:
+        out += _failure(result)
+    for result in ordered:
+        out += _comparison(result)
     return "\n".join(out).rstrip("\n") + "\n"
 
 

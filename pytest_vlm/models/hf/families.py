@@ -31,7 +31,7 @@ class Family:
 
     name: str
     nested_images: bool = False  # the processor wants [[image], [image], ...] for a batch
-    # Prefix reuse (models/prefix.py): how text positions continue after a reused prefix
+    # Prefix reuse (models/hf/prefix.py): how text positions continue after a reused prefix
     # ("linear", or "mrope" for Qwen2-VL's 3-D positions), or why a prefix cannot be reused.
     positions: str = "linear"
     no_reuse: str = ""
@@ -62,7 +62,9 @@ class GenericTemplateFamily(Family):
     def render(self, processor: Any, prompt: str) -> str:
         from transformers import ProcessorMixin
 
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        messages: list[dict[str, Any]] = [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
+        ]
         return ProcessorMixin.apply_chat_template(processor, messages, add_generation_prompt=True, tokenize=False)
 
 

@@ -19,12 +19,11 @@ from html import escape
 from itertools import groupby
 from typing import Any
 
-from pytest_vlm import markdown
-from pytest_vlm.markdown import _value
-from pytest_vlm.metrics import UNPARSEABLE, Metrics
 from pytest_vlm.printable import printable
-from pytest_vlm.report import failure_reasons, summary_rows
+from pytest_vlm.reports.markdown import _value, verdict
+from pytest_vlm.reports.rows import failure_reasons, summary_rows
 from pytest_vlm.results import ItemResult
+from pytest_vlm.scoring.metrics import UNPARSEABLE, Metrics
 
 MARKER = "<!-- pytest-vlm report -->"
 THUMBNAIL_SIZE = 64
@@ -308,8 +307,8 @@ def render_html(results: Sequence[ItemResult], *, exit_status: int | None = None
     # Items that did not pass first: they are what the reader came for.
     ordered = sorted(results, key=lambda r: (r.status == "passed", *_key(r)))
     anchors = {_key(r): f"item-{i + 1}" for i, r in enumerate(ordered)}
-    verdict = markdown.verdict(ordered) if ordered else f"no benchmark item ran (pytest exit status {exit_status})"
-    body = [f"<h1>pytest-vlm: {escape(verdict)}</h1>"]
+    said = verdict(ordered) if ordered else f"no benchmark item ran (pytest exit status {exit_status})"
+    body = [f"<h1>pytest-vlm: {escape(said)}</h1>"]
     if ordered:
         body += [_contents(ordered, anchors), _summary(sorted(results, key=_key), anchors)]
         body += [_item(r, anchors[_key(r)]) for r in ordered]
