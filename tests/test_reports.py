@@ -313,3 +313,31 @@ def test_run_metadata_names_the_devices_and_is_plain_outside_git(tmp_path) -> No
     assert run["devices"] == ["NVIDIA H200", "cpu"]
     assert (run["git_commit"], run["git_dirty"]) == (None, None)
     assert set(run["models"]) == {"m1", "m2"}
+
+
+def test_model_info_names_the_gpu_and_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No GPU on the machines the suite runs on: torch's answer is stood in for; the lookup is ours.
+    import torch
+
+    from pytest_vlm.runner import model_info
+
+    asked_for = []
+
+    def device_name(device: object) -> str:
+        asked_for.append(str(device))
+        return "NVIDIA H200"
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", device_name)
+
+    class OnGpu:
+        name = "m"
+
+        def describe(self) -> dict[str, str]:
+            return {"backend": "hf", "device": "cuda:1"}
+
+    class Cached:
+        model_key = "ab" * 32
+
+    info = model_info(OnGpu(), Cached())  # type: ignore[arg-type]
+    assert info == {"backend": "hf", "device": "cuda:1", "gpu": "NVIDIA H200", "fingerprint": "ab" * 32}
+    assert asked_for == ["cuda:1"]
