@@ -95,6 +95,15 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if any(fnmatch.fnmatch(file_path.name, pattern) for pattern in patterns):
         from pytest_vlm.collect import VlmSpecFile
 
+        if printable_name(file_path) != str(file_path):
+            # pytest prints node ids as they are: give this file one with its control characters escaped.
+            where = (
+                file_path.relative_to(parent.config.rootpath)
+                if file_path.is_relative_to(parent.config.rootpath)
+                else file_path
+            )
+            return VlmSpecFile.from_parent(parent, path=file_path, nodeid=printable_name(where.as_posix()))
+
         return VlmSpecFile.from_parent(parent, path=file_path)
     return None
 

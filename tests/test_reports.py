@@ -86,13 +86,18 @@ def test_escapes_in_names_never_reach_the_terminal(pytester: pytest.Pytester) ->
     pytester.path.joinpath("vlm-models.yaml").write_text(
         json.dumps({"models": {f"m{ESCAPES}[bold]x": {"backend": "scripted", "source": "noisy"}}})
     )
+    # A spec file whose own name holds escapes: pytest prints node ids, and they are escaped too.
+    pytester.path.joinpath("e\x1b[2Jx.vlm.yaml").write_text(
+        "name: esc\n" + SPEC.replace("models: [scripted:oracle]\n", "")
+    )
     result = pytester.runpytest("--vlm-model", f"m{ESCAPES}[bold]x", "--vlm-no-cache", "-rA")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=4)
     output = result.stdout.str() + result.stderr.str()
     assert "\x1b" not in output and "\x07" not in output and "\u202e" not in output
     # Shown escaped, markup-like brackets as they are.
     shown = "m\\x1b]0;title\\x07\\x1b[[]2Jevil\\x1b[[]0m\\u202e[[]bold]x"
     result.stdout.fnmatch_lines([f"{shown}*binary*passed*", f"*shapes[[]{shown}-binary[]]*"])
+    result.stdout.fnmatch_lines([f"PASSED e\\x1b[[]2Jx.vlm.yaml::esc[[]{shown}-binary[]]"], consecutive=False)
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002])
