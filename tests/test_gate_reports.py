@@ -360,6 +360,7 @@ const out = {
   links: links.length,
   dead: links.filter(a => !document.getElementById(a.getAttribute('href').slice(1))).length,
   broken: [...document.querySelectorAll('td.name a')].filter(a => a.getClientRects().length > 1).length,
+  contents: [...document.querySelectorAll('nav li')].map(l => l.scrollWidth - l.clientWidth),
   images: [...document.querySelectorAll('.gallery img')].map(i => i.complete && i.naturalWidth > 0),
   order: [...document.querySelectorAll('section.item')].map(s => s.className),
   panels: [...document.querySelectorAll('.panels')].map(p => [...p.children].map(c => c.getBoundingClientRect().top)),
@@ -406,6 +407,7 @@ def test_html_report_layout_in_chromium(pytester: pytest.Pytester, width: int) -
     assert m["pres"] and all(overflow <= 0 for overflow in m["pres"])  # failure text is never cut
     assert m["links"] == 8 and m["dead"] == 0  # contents and summary link to every item
     assert m["broken"] == 0  # no model name breaks across lines
+    assert len(m["contents"]) == 4 and all(overflow <= 0 for overflow in m["contents"])
     assert m["order"] == ["item not-passed"] * 2 + ["item"] * 2  # failed items first
     # Every misclassified image (noisy answers are unreadable) is in a gallery, and was drawn.
     assert len(m["images"]) == html.count("said: &lt;unparseable&gt;") > 0 and all(m["images"])

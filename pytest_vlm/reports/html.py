@@ -40,7 +40,8 @@ th { background: #eef1f5; } td.name, th.name { text-align: left; }
 .scroll { max-width: 100%; overflow-x: auto; }
 a { color: #0b57d0; }
 .passed { color: #116329; font-weight: bold; } .failed, .error { color: #b3261e; font-weight: bold; }
-nav ol { columns: 2 360px; margin: 4px 0 12px; padding-left: 24px; font-size: 13px; }
+nav ol { columns: 2 360px; column-gap: 48px; margin: 4px 0 12px; padding-left: 24px; font-size: 13px; }
+nav li { overflow-wrap: anywhere; }
 section.item { border-top: 2px solid #c8c8c8; margin-top: 16px; }
 section.item.not-passed { border-top-color: #b3261e; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6f6; padding: 8px; font-size: 12px; }
@@ -184,6 +185,8 @@ def _contents(ordered: Sequence[ItemResult], anchors: dict[tuple[str, str, str],
     entries = []
     for r in ordered:
         reasons = "; ".join(failure_reasons(r))
+        if len(reasons) > 160:  # the item's section has the whole text
+            reasons = reasons[:159] + "…"
         why = f": {escape(printable(reasons))}" if reasons else ""
         entries.append(
             f'<li><a href="#{anchors[_key(r)]}">{_title(r)}</a> '
