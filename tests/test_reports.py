@@ -161,9 +161,10 @@ def test_markdown_escapes_what_users_named() -> None:
 # --- speed: cached answers are not model speed ---
 
 
-def test_cached_answers_are_not_reported_as_speed(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("xdist", [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")])
+def test_cached_answers_are_not_reported_as_speed(pytester: pytest.Pytester, xdist: list[str]) -> None:
     pytester.makefile(".vlm.yaml", shapes=SPEC)
-    args = ("--vlm-json", "r.json", "--junitxml", "junit.xml", "-p", "no:randomly")
+    args = ("--vlm-json", "r.json", "--junitxml", "junit.xml", "-p", "no:randomly", *xdist)
     cold = pytester.runpytest(*args)
     cold.assert_outcomes(passed=2)
     cold.stdout.fnmatch_lines(["scripted:oracle binary * 0% passed off"])
@@ -277,7 +278,8 @@ def test_the_summary_table_never_breaks_a_name(width: int) -> None:
 # --- JSON run metadata ---
 
 
-def test_json_says_what_ran_where_and_from_which_commit(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("xdist", [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")])
+def test_json_says_what_ran_where_and_from_which_commit(pytester: pytest.Pytester, xdist: list[str]) -> None:
     import datetime
     import re
     import subprocess
@@ -288,7 +290,7 @@ def test_json_says_what_ran_where_and_from_which_commit(pytester: pytest.Pyteste
     subprocess.run(["git", "add", "shapes.vlm.yaml"], cwd=pytester.path, check=True)
     subprocess.run([*git, "commit", "-qm", "benchmarks"], cwd=pytester.path, check=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=pytester.path, capture_output=True, text=True).stdout
-    pytester.runpytest("--vlm-json", "r.json").assert_outcomes(passed=2)
+    pytester.runpytest("--vlm-json", "r.json", *xdist).assert_outcomes(passed=2)
     document = json.loads((pytester.path / "r.json").read_text())
     assert document["version"] == 2
     run = document["run"]
