@@ -7,8 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pytest_vlm.errors import ModelError
-from pytest_vlm.models.device import ImageCache, RuntimeOptions, checkpoint_identity
+from pytest_vlm.models.device import ImageCache, RuntimeOptions, checkpoint_identity, load_error
 from pytest_vlm.models.hf.generation import Generation
 from pytest_vlm.models.hf.prefix import (
     POSITIONS,
@@ -47,10 +46,10 @@ class HFModel(Generation, Scoring):
                 spec.source, revision=spec.revision, trust_remote_code=spec.trust_remote_code, dtype=self.dtype
             )
         except (OSError, ValueError, ProcessorLoadError) as exc:
-            raise ModelError(
-                f"cannot load model {spec.name} from {spec.source}: {exc}\n"
-                "A hub id needs network access or a filled Hugging Face cache (HF_HOME); "
-                "a folder needs config.json, weights and the processor files."
+            raise load_error(
+                f"model {spec.name} from {spec.source}",
+                str(exc),
+                "a folder needs config.json, weights and the processor files.",
             ) from exc
         self.model.to(self.device).eval()
         self.family = family_for(self.model.config.model_type)  # the family's quirks: models/hf/families.py
