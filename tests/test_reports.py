@@ -207,10 +207,14 @@ def test_speed_counts_only_what_the_model_computed() -> None:
 
 
 def test_it_per_second_says_when_earlier_items_warmed_the_model(tmp_path) -> None:
+    from html import escape
+
     from pytest_vlm.data.sources import load_dataset
     from pytest_vlm.models.base import HoldsMemos
     from pytest_vlm.models.resolve import resolve_model
     from pytest_vlm.models.scripted import ScriptedModel
+    from pytest_vlm.reports.html import render_html
+    from pytest_vlm.reports.markdown import md_text, render_markdown
     from pytest_vlm.reports.rows import WARM_NOTE, summary_rows
     from pytest_vlm.reports.terminal import render_summary
     from pytest_vlm.runner import ItemPlan, run_item
@@ -246,6 +250,8 @@ def test_it_per_second_says_when_earlier_items_warmed_the_model(tmp_path) -> Non
     assert not rows["closed_set"].speed.endswith("*") and rows["binary"].speed.endswith("*")
     lines = render_summary(summary_rows(results), width=160, color=False)
     assert WARM_NOTE in lines
+    assert render_markdown(results).count(md_text(WARM_NOTE)) == 1  # said once, under the table
+    assert render_html(results).count(escape(WARM_NOTE)) == 1
 
 
 # --- the terminal table at 80 columns ---

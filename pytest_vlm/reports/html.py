@@ -21,7 +21,7 @@ from typing import Any
 
 from pytest_vlm.printable import printable
 from pytest_vlm.reports.markdown import _value, verdict
-from pytest_vlm.reports.rows import failure_reasons, summary_rows
+from pytest_vlm.reports.rows import WARM_NOTE, failure_reasons, summary_rows
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.metrics import UNPARSEABLE, Metrics
 
@@ -144,6 +144,7 @@ def _summary(results: Sequence[ItemResult], anchors: dict[tuple[str, str, str], 
     for benchmark, group in groupby(summary_rows(results), key=lambda r: r.benchmark):
         rows = list(group)
         out.append(f"<h2>{escape(benchmark)}</h2>")
+        note = f"<p>{escape(WARM_NOTE)}</p>" if any(r.warm for r in rows) else ""
         out.append(
             _table(
                 (
@@ -173,6 +174,7 @@ def _summary(results: Sequence[ItemResult], anchors: dict[tuple[str, str, str], 
                 ],
                 names=2,
             )
+            + note
         )
     return "\n".join(out)
 

@@ -17,7 +17,7 @@ from html import escape
 from itertools import groupby
 
 from pytest_vlm.printable import printable, printable_name
-from pytest_vlm.reports.rows import failure_reasons, summary_rows
+from pytest_vlm.reports.rows import WARM_NOTE, failure_reasons, summary_rows
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.metrics import UNPARSEABLE, Interval
 
@@ -75,13 +75,15 @@ def render_markdown(results: Sequence[ItemResult], *, exit_status: int | None = 
                 _value(r.accuracy, r.accuracy_ci),
                 _value(r.macro_f1, r.macro_f1_ci),
                 _value(r.weighted_f1, r.weighted_f1_ci),
-                r.speed,
+                md_text(r.speed),
                 r.cached,
                 status,
                 md_text(r.baseline),
             )
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
+        if any(r.warm for r in group_rows):
+            out += [md_text(WARM_NOTE), ""]
     ordered = sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy))
     for result in ordered:
         out += _failure(result)
