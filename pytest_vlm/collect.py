@@ -145,28 +145,35 @@ def _benchmark_function(plan: ItemPlan) -> Callable[..., None]:
 def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, snapshot: Any) -> None:
     """Run one item and record its result, whatever happens; raise when it must fail."""
     config = request.config
-    base = ItemResult(
-        nodeid=request.node.nodeid,
+    try:
+        result, failures = _run_and_check(request, plan, pool, snapshot)
+    except Exception as exc:
+        record_error(request.node, exc)
+        raise
+    nodeid = request.node.nodeid
+    result = replace(result, nodeid=nodeid, status="failed" if failures else "passed", failures=tuple(failures))
+    config.stash[RESULTS_KEY].append(result)
+    request.node.user_properties.extend(junit_properties(result))  # shown by --junitxml and CI systems
+    if failures:
+        raise BenchmarkFailure("\n".join(failures))
+
+
+def record_error(item: VlmItem, exc: BaseException) -> None:
+    """The row of an item that could not finish: every item has one in every report, whatever went
+    wrong (ours, a VlmError, or not; in the item or in a fixture it needs)."""
+    plan = item.plan
+    failure = str(exc) if isinstance(exc, VlmError) else f"{type(exc).__name__}: {exc}"
+    crashed = ItemResult(
+        nodeid=item.nodeid,
         benchmark=plan.spec.name,
         model=plan.model.name,
         strategy=plan.strategy.id,
         kind=plan.strategy.kind,
         status="error",
+        failures=(failure,),
     )
-    try:
-        result, failures = _run_and_check(request, plan, pool, snapshot)
-    except Exception as exc:
-        # Every item gets a row in every report, whatever went wrong: ours (VlmError) or not.
-        failure = str(exc) if isinstance(exc, VlmError) else f"{type(exc).__name__}: {exc}"
-        crashed = replace(base, failures=(failure,))
-        config.stash[RESULTS_KEY].append(crashed)
-        request.node.user_properties.extend(junit_properties(crashed))
-        raise
-    result = replace(result, nodeid=base.nodeid, status="failed" if failures else "passed", failures=tuple(failures))
-    config.stash[RESULTS_KEY].append(result)
-    request.node.user_properties.extend(junit_properties(result))  # shown by --junitxml and CI systems
-    if failures:
-        raise BenchmarkFailure("\n".join(failures))
+    item.config.stash[RESULTS_KEY].append(crashed)
+    item.user_properties.extend(junit_properties(crashed))
 
 
 def _run_and_check(

@@ -130,6 +130,17 @@ def vlm_model_pool(pytestconfig: pytest.Config) -> Iterator[Any]:
     pool.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """An item whose setup failed (a fixture it needs raised) still gets its row in the reports."""
+    if call.when == "setup" and call.excinfo is not None and hasattr(item, "plan"):
+        if not call.excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
+            from pytest_vlm.collect import record_error
+
+            record_error(item, call.excinfo.value)  # type: ignore[arg-type]
+    return (yield)
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 

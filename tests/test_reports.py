@@ -64,6 +64,36 @@ def test_a_crashed_item_has_a_row_in_every_report(pytester: pytest.Pytester, xdi
     assert props["vlm_status"] == "error"
 
 
+# A fixture the binary item needs fails before the item runs.
+FAILING_FIXTURE = """
+import pytest
+
+@pytest.fixture(autouse=True)
+def gpu_quota(request):
+    if "binary" in request.node.name:
+        raise RuntimeError("no GPU quota left")
+"""
+
+
+@pytest.mark.parametrize("xdist", [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")])
+def test_an_item_whose_fixture_failed_has_a_row_too(pytester: pytest.Pytester, xdist: list[str]) -> None:
+    pytester.makefile(".vlm.yaml", shapes=SPEC)
+    pytester.makeconftest(FAILING_FIXTURE)
+    result = pytester.runpytest("--vlm-no-cache", *REPORTS, *xdist)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*scripted:oracle binary*-*error*"])
+    document = json.loads((pytester.path / "r.json").read_text())
+    crashed = next(r for r in document["results"] if r["strategy"] == "binary")
+    assert crashed["status"] == "error" and crashed["failures"] == ["RuntimeError: no GPU quota left"]
+    assert "| 💥 error: RuntimeError: no GPU quota left |" in (pytester.path / "r.md").read_text()
+    case = next(
+        c
+        for c in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+        if c.get("name") == "shapes[scripted:oracle-binary]"
+    )
+    assert {p.get("name"): p.get("value") for p in case.iter("property")}["vlm_status"] == "error"
+
+
 def test_a_run_that_records_nothing_leaves_no_stale_report(pytester: pytest.Pytester) -> None:
     pytester.makefile(".vlm.yaml", shapes=SPEC)
     pytester.runpytest(*REPORTS).assert_outcomes(passed=2)
