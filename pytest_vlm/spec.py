@@ -20,8 +20,9 @@ from pytest_vlm.baseline.thresholds import Threshold, parse_threshold
 from pytest_vlm.errors import SpecError, did_you_mean
 from pytest_vlm.strategies import STRATEGIES
 
-DATASET_KINDS = ("folder", "manifest", "generated")
+DATASET_KINDS = ("folder", "manifest", "generated", "hf_dataset")
 GENERATORS = ("shapes",)
+HF_DATASET_KEYS = ("split", "config", "image_column", "label_column", "id_column")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,13 @@ class DatasetSpec:
     size: int = 64
     max_per_class: int | None = None
     rename: Mapping[str, str] = field(default_factory=dict)
+    # hf_dataset only: the name as written (a path or a hub id), and which split and columns to read
+    hf_name: str | None = None
+    split: str | None = None
+    config: str | None = None
+    image_column: str | None = None
+    label_column: str | None = None
+    id_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -208,7 +216,16 @@ TOP_LEVEL_KEYS = (
     "baseline",
     "trust_remote_code",
 )
-DATASET_KEYS = ("folder", "manifest", "generated", "count", "seed", "difficulty", "size", "max_per_class", "rename")
+DATASET_KEYS = (
+    *DATASET_KINDS,
+    "count",
+    "seed",
+    "difficulty",
+    "size",
+    "max_per_class",
+    "rename",
+    *HF_DATASET_KEYS,
+)
 
 
 def parse_spec(path: Path) -> BenchmarkSpec:
@@ -277,7 +294,9 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
     max_per_class = _int(data["max_per_class"], where / "max_per_class", 1) if "max_per_class" in data else None
     if kind == "generated":
         if rename:
-            raise (where / "rename").error("only applies to folder and manifest datasets; list 'classes' instead")
+            raise (where / "rename").error(
+                "only applies to folder, manifest and hf_dataset datasets; list 'classes' instead"
+            )
         generator = _str(data["generated"], where / "generated")
         if generator not in GENERATORS:
             raise (where / "generated").error(
@@ -302,7 +321,24 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
         if key in data:
             raise (where / key).error(f"only applies to generated datasets, not to a {kind}")
     raw = _str(data[kind], where / kind)
-    return DatasetSpec(kind=kind, path=(folder / raw).resolve(), max_per_class=max_per_class, rename=rename)
+    if kind != "hf_dataset":
+        for key in HF_DATASET_KEYS:
+            if key in data:
+                raise (where / key).error(f"only applies to hf_dataset datasets, not to a {kind}")
+        return DatasetSpec(kind=kind, path=(folder / raw).resolve(), max_per_class=max_per_class, rename=rename)
+    hf = {key: _str(data[key], where / key) if key in data else None for key in HF_DATASET_KEYS}
+    return DatasetSpec(
+        kind=kind,
+        path=(folder / raw).resolve(),
+        max_per_class=max_per_class,
+        rename=rename,
+        hf_name=raw,
+        split=hf["split"],
+        config=hf["config"],
+        image_column=hf["image_column"],
+        label_column=hf["label_column"],
+        id_column=hf["id_column"],
+    )
 
 
 def _thresholds(value: Any, where: _Where) -> tuple[Threshold, ...]:
