@@ -1,0 +1,59 @@
+"""README.md's links lead somewhere: every relative link names a file of the repository, and every
+``#anchor`` a heading of that file. (mkdocs checks the pages under docs/; the README is not one.)"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub (and mkdocs' toc) gives a heading: lower case, punctuation dropped, spaces to -."""
+    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors(markdown: str) -> set[str]:
+    found, fenced = set(), False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            found.add(github_anchor(line.lstrip("#")))
+    return found
+
+
+def relative_links(markdown: str) -> list[str]:
+    text = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    return [link for link in LINK.findall(text) if not re.match(r"[a-z]+:", link)]
+
+
+def test_anchor_rules() -> None:
+    assert github_anchor(" Five minutes: from a folder of images to a gated baseline in CI") == (
+        "five-minutes-from-a-folder-of-images-to-a-gated-baseline-in-ci"
+    )
+    assert github_anchor("Real regression or noise: baseline gates") == "real-regression-or-noise-baseline-gates"
+    assert relative_links("[a](docs/x.md#y) [b](https://e.org) ```\n[c](no.md)\n```") == ["docs/x.md#y"]
+
+
+@pytest.mark.parametrize("source", ["README.md"])
+def test_relative_links_resolve(source: str) -> None:
+    path = ROOT / source
+    text = path.read_text(encoding="utf-8")
+    links = relative_links(text)
+    assert links, f"{source} has no relative links: the test would prove nothing"
+    broken = []
+    for link in links:
+        target, _, anchor = link.partition("#")
+        file = (path.parent / target).resolve() if target else path
+        if not file.exists():
+            broken.append(f"{link}: no file {file.relative_to(ROOT) if file.is_relative_to(ROOT) else file}")
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file.read_text(encoding="utf-8")):
+            broken.append(f"{link}: no heading with the anchor #{anchor} in {target or source}")
+    assert not broken, f"{source}: broken links:\n" + "\n".join(broken)
