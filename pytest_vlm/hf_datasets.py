@@ -90,7 +90,7 @@ def import_datasets() -> Any:
 
 
 def hf_examples(ds: DatasetSpec, where: str) -> tuple[list[HfImage], list[str]]:
-    """Index ``ds``: one example per row, and the classes in the order the dataset gives them."""
+    """Index ``ds``: one example per row, and its classes (a ClassLabel's order, else first seen first)."""
     where = f"{where}.hf_dataset"
     source = _source(ds, where)
     split, source = _split(source, where)
@@ -140,6 +140,8 @@ def hf_examples(ds: DatasetSpec, where: str) -> tuple[list[HfImage], list[str]]:
             f"feature): {shown}; name them in the spec with rename (e.g. rename: {{{min(unnamed)}: cat}}) "
             "or cast the column to ClassLabel"
         )
+    if names is not None:  # the ClassLabel's order, which the dataset's authors chose
+        classes = [name for name in names if name in classes]
     return examples, classes
 
 

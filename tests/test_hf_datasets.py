@@ -74,9 +74,26 @@ def assert_same_images(loaded: Any, samples: list[shapes.ShapeSample]) -> None:
 def test_saved_dataset_folder(tmp_path: Path) -> None:
     shapes_dataset().save_to_disk(str(tmp_path / "saved"))
     loaded = load(tmp_path, "saved")
-    assert loaded.classes == CLASSES  # the ClassLabel's names, in the order the rows give them
+    assert loaded.classes == CLASSES  # the ClassLabel's names
     assert [ex.id for ex in loaded.examples][:3] == ["row/00", "row/01", "row/02"]
     assert_same_images(loaded, shape_images())
+
+
+def test_class_order_is_the_class_labels(tmp_path: Path) -> None:
+    """A ClassLabel's order (not the order rows happen to come in) is the benchmark's class list."""
+    names = sorted(CLASSES, reverse=True) + ["unused"]
+    samples = shape_images(7)
+    rows = datasets.Dataset.from_dict(
+        {
+            "image": [{"bytes": png(s.image), "path": None} for s in samples],
+            "label": [names.index(s.label) for s in samples],
+        },
+        features=datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=names)}),
+    )
+    rows.save_to_disk(str(tmp_path / "saved"))
+    loaded = load(tmp_path, "saved")
+    assert loaded.classes == tuple(sorted(CLASSES, reverse=True))  # 'unused' has no rows: left out
+    assert [ex.label for ex in loaded.examples] == [s.label for s in samples]
 
 
 def test_saved_dataset_dict_needs_a_split_and_reads_it(tmp_path: Path) -> None:
