@@ -17,12 +17,13 @@ import yaml
 
 from pytest_vlm.baseline.comparison import BaselineGates, GateSpecError, merge_gates, parse_baseline_gates
 from pytest_vlm.baseline.thresholds import Threshold, parse_threshold
+from pytest_vlm.data.hf_datasets import OPTION_KEYS as HF_OPTION_KEYS
+from pytest_vlm.data.hf_datasets import HfOptions
 from pytest_vlm.errors import SpecError, did_you_mean
 from pytest_vlm.strategies import STRATEGIES
 
 DATASET_KINDS = ("folder", "manifest", "generated", "hf_dataset")
 GENERATORS = ("shapes",)
-HF_DATASET_KEYS = ("split", "config", "image_column", "label_column", "id_column")
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,7 @@ class DatasetSpec:
     size: int = 64
     max_per_class: int | None = None
     rename: Mapping[str, str] = field(default_factory=dict)
-    # hf_dataset only: the name as written (a path or a hub id), and which split and columns to read
-    hf_name: str | None = None
-    split: str | None = None
-    config: str | None = None
-    image_column: str | None = None
-    label_column: str | None = None
-    id_column: str | None = None
+    hf: HfOptions | None = None  # hf_dataset: what to read, which split and columns
 
 
 @dataclass(frozen=True)
@@ -202,30 +197,9 @@ def load_yaml(path: Path) -> Any:
         raise SpecError(path.name, f"invalid YAML{line}: {problem}") from exc
 
 
-TOP_LEVEL_KEYS = (
-    "name",
-    "description",
-    "dataset",
-    "classes",
-    "background",
-    "strategies",
-    "thresholds",
-    "models",
-    "snapshot",
-    "seed",
-    "baseline",
-    "trust_remote_code",
-)
-DATASET_KEYS = (
-    *DATASET_KINDS,
-    "count",
-    "seed",
-    "difficulty",
-    "size",
-    "max_per_class",
-    "rename",
-    *HF_DATASET_KEYS,
-)
+TOP_LEVEL_KEYS: tuple[str, ...] = ("name", "description", "dataset", "classes", "background", "strategies")
+TOP_LEVEL_KEYS += ("thresholds", "models", "snapshot", "seed", "baseline", "trust_remote_code")
+DATASET_KEYS = (*DATASET_KINDS, "count", "seed", "difficulty", "size", "max_per_class", "rename", *HF_OPTION_KEYS)
 
 
 def parse_spec(path: Path) -> BenchmarkSpec:
@@ -317,28 +291,15 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
             max_per_class=max_per_class,
             rename=rename,
         )
-    for key in ("count", "seed", "difficulty", "size"):
-        if key in data:
-            raise (where / key).error(f"only applies to generated datasets, not to a {kind}")
+    own = HF_OPTION_KEYS if kind == "hf_dataset" else ()
+    for key in ("count", "seed", "difficulty", "size", *HF_OPTION_KEYS):
+        if key in data and key not in own:
+            owner = "hf_dataset" if key in HF_OPTION_KEYS else "generated"
+            raise (where / key).error(f"only applies to {owner} datasets, not to a {kind}")
     raw = _str(data[kind], where / kind)
-    if kind != "hf_dataset":
-        for key in HF_DATASET_KEYS:
-            if key in data:
-                raise (where / key).error(f"only applies to hf_dataset datasets, not to a {kind}")
-        return DatasetSpec(kind=kind, path=(folder / raw).resolve(), max_per_class=max_per_class, rename=rename)
-    hf = {key: _str(data[key], where / key) if key in data else None for key in HF_DATASET_KEYS}
-    return DatasetSpec(
-        kind=kind,
-        path=(folder / raw).resolve(),
-        max_per_class=max_per_class,
-        rename=rename,
-        hf_name=raw,
-        split=hf["split"],
-        config=hf["config"],
-        image_column=hf["image_column"],
-        label_column=hf["label_column"],
-        id_column=hf["id_column"],
-    )
+    path = (folder / raw).resolve()
+    hf = HfOptions(raw, path, **{key: _str(data[key], where / key) for key in own if key in data}) if own else None
+    return DatasetSpec(kind=kind, path=path, max_per_class=max_per_class, rename=rename, hf=hf)
 
 
 def _thresholds(value: Any, where: _Where) -> tuple[Threshold, ...]:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from pytest_vlm import shapes
-from pytest_vlm.datasets import load_dataset
+from pytest_vlm.data import shapes
+from pytest_vlm.data.sources import load_dataset
 from pytest_vlm.errors import DatasetError, SpecError
 from pytest_vlm.spec import parse_spec
 

@@ -1,4 +1,5 @@
-"""Image sources: a folder per class (Caltech layout), a CSV/JSONL manifest, or a generated set.
+"""Image sources: a folder per class (Caltech layout), a CSV/JSONL manifest, a generated set, or a
+Hugging Face dataset (hf_datasets.py).
 
 Indexing (which images, which labels) happens at collection and checks everything it can without
 decoding images: missing files, unknown labels, empty classes. Pixels are read only when a model
@@ -21,7 +22,7 @@ from pytest_vlm.errors import DatasetError, did_you_mean
 if TYPE_CHECKING:
     from PIL import Image
 
-    from pytest_vlm.hf_datasets import HfImage
+    from pytest_vlm.data.hf_datasets import HfImage
     from pytest_vlm.spec import BenchmarkSpec, DatasetSpec
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -92,9 +93,10 @@ def load_dataset(spec: BenchmarkSpec) -> Dataset:
     elif ds.kind == "folder":
         examples, found = _folder(ds, where)
     elif ds.kind == "hf_dataset":
-        from pytest_vlm.hf_datasets import hf_examples
+        from pytest_vlm.data.hf_datasets import hf_examples
 
-        rows, found = hf_examples(ds, where)
+        assert ds.hf is not None
+        rows, found = hf_examples(ds.hf, ds.rename, where)
         examples = list[Example](rows)
     else:
         examples, found = _manifest(ds, where)

@@ -1,6 +1,6 @@
 """Hugging Face ``datasets`` as an image source: hub ids in the local cache, saved folders, files.
 
-``dataset: {hf_dataset: NAME}`` reads, without touching the network:
+``dataset: {hf_dataset: NAME}`` (``sources.py`` dispatches here) reads, without touching the network:
 
 - a folder written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk`` (``load_from_disk``);
 - one ``.parquet`` or ``.arrow`` file, as written by ``Dataset.to_parquet`` or found in a hub
@@ -20,7 +20,9 @@ from __future__ import annotations
 import functools
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_vlm.errors import DatasetError, did_you_mean
@@ -28,10 +30,22 @@ from pytest_vlm.errors import DatasetError, did_you_mean
 if TYPE_CHECKING:
     from PIL import Image
 
-    from pytest_vlm.spec import DatasetSpec
-
+OPTION_KEYS = ("split", "config", "image_column", "label_column", "id_column")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 INSTALL_HINT = "pip install 'pytest-vlm[datasets]' (or pip install datasets)"
+
+
+@dataclass(frozen=True)
+class HfOptions:
+    """What a spec's ``dataset: {hf_dataset: NAME, ...}`` asks for (the keys of OPTION_KEYS besides the name)."""
+
+    name: str  # as written: a path relative to the spec, or a hub id
+    path: Path  # the name resolved against the spec's folder; read when it exists
+    split: str | None = None
+    config: str | None = None
+    image_column: str | None = None
+    label_column: str | None = None
+    id_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +94,7 @@ class HfImage:
 
 def import_datasets() -> Any:
     try:
-        import datasets  # type: ignore[import-untyped]
+        import datasets
     except ImportError:
         raise DatasetError(
             f"dataset.hf_dataset needs the Hugging Face datasets library, which is not installed: {INSTALL_HINT}"
@@ -89,7 +103,7 @@ def import_datasets() -> Any:
     return datasets
 
 
-def hf_examples(ds: DatasetSpec, where: str) -> tuple[list[HfImage], list[str]]:
+def hf_examples(ds: HfOptions, rename: Mapping[str, str], where: str) -> tuple[list[HfImage], list[str]]:
     """Index ``ds``: one example per row, and its classes (a ClassLabel's order, else first seen first)."""
     where = f"{where}.hf_dataset"
     source = _source(ds, where)
@@ -119,7 +133,7 @@ def hf_examples(ds: DatasetSpec, where: str) -> tuple[list[HfImage], list[str]]:
             label = value.strip()
         elif names is not None and 0 <= value < len(names):
             label = names[value]
-        elif names is None and str(value) in ds.rename:
+        elif names is None and str(value) in rename:
             label = str(value)  # named by the spec's rename
         else:
             unnamed.add(value)
@@ -145,12 +159,11 @@ def hf_examples(ds: DatasetSpec, where: str) -> tuple[list[HfImage], list[str]]:
     return examples, classes
 
 
-def _source(ds: DatasetSpec, where: str) -> HfSource:
+def _source(ds: HfOptions, where: str) -> HfSource:
     """Which loader reads ``hf_dataset`` (a path that exists wins over a hub id of the same spelling)."""
-    assert ds.hf_name is not None
     path = ds.path
     split = ds.split or ""
-    if path is not None and path.exists():
+    if path.exists():
         if ds.config is not None:
             raise DatasetError(f"{where}: 'config' only applies to a hub id, not to the path {path}; remove it")
         if path.is_file():
@@ -163,12 +176,12 @@ def _source(ds: DatasetSpec, where: str) -> HfSource:
             return HfSource(kind, str(path), split)
         saved = (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
         return HfSource("disk" if saved else "imagefolder", str(path), split)
-    if not HUB_ID.match(ds.hf_name):
+    if not HUB_ID.match(ds.name):
         raise DatasetError(
-            f"{where}: {ds.hf_name} not found (looked at {path}); give a save_to_disk folder, a .parquet or "
+            f"{where}: {ds.name} not found (looked at {path}); give a save_to_disk folder, a .parquet or "
             ".arrow file, an image folder, or the id of a hub dataset in the local cache"
         )
-    return HfSource("cache", ds.hf_name, split, ds.config)
+    return HfSource("cache", ds.name, split, ds.config)
 
 
 @functools.lru_cache(maxsize=8)
@@ -184,7 +197,7 @@ def _load(kind: str, location: str, config: str | None) -> Any:
     if kind == "imagefolder":
         return datasets.load_dataset("imagefolder", data_dir=location)
     # The cached copy only: the "cache" builder reads HF_DATASETS_CACHE and never calls the hub.
-    from datasets.packaged_modules.cache.cache import Cache  # type: ignore[import-untyped]
+    from datasets.packaged_modules.cache.cache import Cache
 
     builder = Cache(
         repo_id=location, dataset_name=location.split("/")[-1], config_name=config, version="auto", hash="auto"
