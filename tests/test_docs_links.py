@@ -1,5 +1,6 @@
-"""README.md's links lead somewhere: every relative link names a file of the repository, and every
-``#anchor`` a heading of that file. (mkdocs checks the pages under docs/; the README is not one.)"""
+"""The docs lead somewhere: every relative link of README.md names a file of the repository, and every
+``#anchor`` a heading of that file (mkdocs checks the pages under docs/); every repository path that
+README.md or a docs page names exists."""
 
 from __future__ import annotations
 
@@ -57,3 +58,19 @@ def test_relative_links_resolve(source: str) -> None:
         elif anchor and file.suffix == ".md" and anchor not in anchors(file.read_text(encoding="utf-8")):
             broken.append(f"{link}: no heading with the anchor #{anchor} in {target or source}")
     assert not broken, f"{source}: broken links:\n" + "\n".join(broken)
+
+
+REPO_PATH = re.compile(
+    r"`((?:pytest_vlm|tests|fixtures)/[\w./-]+|benchmarks/[\w-]+\.py)`"
+)  # not the examples' own files
+
+
+def test_repository_paths_in_the_docs_exist() -> None:
+    """A module or file the README or a docs page names (`pytest_vlm/data/shapes.py`) is where it says."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    named = {
+        (page.relative_to(ROOT).as_posix(), path) for page in pages for path in REPO_PATH.findall(page.read_text())
+    }
+    assert len(named) > 10, "too few paths found: the pattern no longer matches how the docs write them"
+    missing = sorted(f"{page}: {path}" for page, path in named if not (ROOT / path.rstrip(".")).exists())
+    assert not missing, "the docs name files that do not exist:\n" + "\n".join(missing)
