@@ -147,6 +147,20 @@ def test_imagefolder_with_splits(tmp_path: Path) -> None:
         assert sample.image.convert("RGB").tobytes() in by_label[sample.label]
 
 
+def test_imagefolder_with_a_metadata_file(tmp_path: Path) -> None:
+    """Images in one folder, labels in its metadata.csv: the label column is one of the metadata's."""
+    samples = shape_images(7)
+    lines = ["file_name,kind"]
+    for sample in samples:
+        sample.image.save(tmp_path / f"{sample.id}.png")
+        lines.append(f"{sample.id}.png,{sample.label}")
+    (tmp_path / "metadata.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "spec").mkdir()
+    loaded = load(tmp_path / "spec", "..", label_column="kind")
+    assert sorted(ex.label for ex in loaded.examples) == sorted(CLASSES)
+    assert {ex.load().tobytes() for ex in loaded.examples} == {s.image.convert("RGB").tobytes() for s in samples}
+
+
 def cache_hub_dataset(cache: Path, parquet: Path, repo_id: str) -> None:
     """Lay out ``repo_id`` in a datasets cache the way ``load_dataset(repo_id)`` leaves it."""
     from datasets.packaged_modules.parquet.parquet import Parquet
