@@ -185,6 +185,10 @@ def test_hub_id_from_the_local_cache_without_network(tmp_path: Path, monkeypatch
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(cache))
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # any attempt to reach a hub fails at once
 
+    # The layout is the one datasets itself reads back offline, so the test stands for a real cache.
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    assert len(datasets.load_dataset("acme/tiny-shapes", split="test", cache_dir=str(cache))) == 14
+
     loaded = load(tmp_path, "acme/tiny-shapes", split="test")
     assert loaded.examples[0].id == "test/00"
     assert_same_images(loaded, shape_images())
