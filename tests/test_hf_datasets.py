@@ -298,7 +298,7 @@ def test_without_the_datasets_library(tmp_path: Path, monkeypatch: pytest.Monkey
     shapes_dataset().save_to_disk(str(tmp_path / "saved"))
     monkeypatch.setitem(sys.modules, "datasets", None)  # what an environment without the package sees
     assert error(tmp_path, "saved") == (
-        "dataset.hf_dataset needs the Hugging Face datasets library, which is not installed: "
+        "shapes.vlm.yaml: dataset.hf_dataset: needs the Hugging Face datasets library, which is not installed: "
         "pip install 'pytest-vlm[datasets]' (or pip install datasets)"
     )
 

@@ -92,12 +92,12 @@ class HfImage:
             ) from exc
 
 
-def import_datasets() -> Any:
+def import_datasets(where: str = "dataset.hf_dataset") -> Any:
     try:
         import datasets
     except ImportError:
         raise DatasetError(
-            f"dataset.hf_dataset needs the Hugging Face datasets library, which is not installed: {INSTALL_HINT}"
+            f"{where}: needs the Hugging Face datasets library, which is not installed: {INSTALL_HINT}"
         ) from None
     datasets.disable_progress_bars()  # its bars would land in every captured failure
     return datasets
@@ -207,7 +207,7 @@ def _load(kind: str, location: str, config: str | None) -> Any:
 
 def _split(source: HfSource, where: str) -> tuple[Any, HfSource]:
     """The split the spec asks for (or the only one), with the source naming it."""
-    datasets = import_datasets()
+    datasets = import_datasets(where)
     try:
         loaded = _load(source.kind, source.location, source.config)
     except DatasetError:
