@@ -39,31 +39,6 @@ def crash_binary(monkeypatch):
 REPORTS = ("--vlm-json", "r.json", "--vlm-markdown", "r.md", "--vlm-html", "r.html", "--junitxml", "junit.xml")
 
 
-@pytest.mark.parametrize("xdist", [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")])
-def test_a_crashed_item_has_a_row_in_every_report(pytester: pytest.Pytester, xdist: list[str]) -> None:
-    pytester.makefile(".vlm.yaml", shapes=SPEC)
-    pytester.makeconftest(CRASHING_BINARY)
-    result = pytester.runpytest("--vlm-no-cache", *REPORTS, *xdist)
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*scripted:oracle*binary*-*error*"])
-    document = json.loads((pytester.path / "r.json").read_text())
-    crashed = next(r for r in document["results"] if r["strategy"] == "binary")
-    assert crashed["status"] == "error" and crashed["failures"] == ["RuntimeError: driver fell over"]
-    assert crashed["nodeid"].endswith("shapes.vlm.yaml::shapes[scripted:oracle-binary]")
-    markdown = (pytester.path / "r.md").read_text()
-    assert "## pytest-vlm: 1 of 2 item(s) failed" in markdown
-    assert "| 💥 error: RuntimeError: driver fell over |" in markdown
-    html = (pytester.path / "r.html").read_text()
-    assert "1 of 2 item(s) failed" in html and "RuntimeError: driver fell over" in html
-    case = next(
-        c
-        for c in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
-        if c.get("name") == "shapes[scripted:oracle-binary]"
-    )
-    props = {p.get("name"): p.get("value") for p in case.iter("property")}
-    assert props["vlm_status"] == "error"
-
-
 # A fixture the binary item needs fails before the item runs.
 FAILING_FIXTURE = """
 import pytest
@@ -76,16 +51,30 @@ def gpu_quota(request):
 
 
 @pytest.mark.parametrize("xdist", [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")])
-def test_an_item_whose_fixture_failed_has_a_row_too(pytester: pytest.Pytester, xdist: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("conftest", "outcome", "error"),
+    [
+        pytest.param(CRASHING_BINARY, {"failed": 1}, "RuntimeError: driver fell over", id="in-the-item"),
+        pytest.param(FAILING_FIXTURE, {"errors": 1}, "RuntimeError: no GPU quota left", id="in-a-fixture"),
+    ],
+)
+def test_a_crashed_item_has_a_row_in_every_report(
+    pytester: pytest.Pytester, xdist: list[str], conftest: str, outcome: dict[str, int], error: str
+) -> None:
     pytester.makefile(".vlm.yaml", shapes=SPEC)
-    pytester.makeconftest(FAILING_FIXTURE)
+    pytester.makeconftest(conftest)
     result = pytester.runpytest("--vlm-no-cache", *REPORTS, *xdist)
-    result.assert_outcomes(passed=1, errors=1)
+    result.assert_outcomes(passed=1, **outcome)
     result.stdout.fnmatch_lines(["*scripted:oracle binary*-*error*"])
     document = json.loads((pytester.path / "r.json").read_text())
     crashed = next(r for r in document["results"] if r["strategy"] == "binary")
-    assert crashed["status"] == "error" and crashed["failures"] == ["RuntimeError: no GPU quota left"]
-    assert "| 💥 error: RuntimeError: no GPU quota left |" in (pytester.path / "r.md").read_text()
+    assert crashed["status"] == "error" and crashed["failures"] == [error]
+    assert crashed["nodeid"].endswith("shapes.vlm.yaml::shapes[scripted:oracle-binary]")
+    markdown = (pytester.path / "r.md").read_text()
+    assert "## pytest-vlm: 1 of 2 item(s) failed" in markdown
+    assert f"| 💥 error: {error} |" in markdown
+    html = (pytester.path / "r.html").read_text()
+    assert "1 of 2 item(s) failed" in html and error in html
     case = next(
         c
         for c in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
