@@ -29,6 +29,8 @@ from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RE
 from pytest_vlm.strategies.direct import DIRECT_BACKENDS, DirectParams
 from pytest_vlm.strategies.direct import KIND as DIRECT
 
+_PLAN_PARAM = "vlm_plan"
+
 
 class VlmSpecFile(pytest.Module):
     """A benchmark spec file.
@@ -54,6 +56,7 @@ class VlmSpecFile(pytest.Module):
                 raise SpecError(f"{self.path.name}: strategies.{strategy.id}", str(exc)) from None
         seed = options.seed if options.seed is not None else spec.seed
         other = self.config.stash.get(BASELINE_MODEL_KEY, None)  # --vlm-baseline
+        plans = []
         for model in self._models(spec):
             for strategy in strategies_for(spec, model.backend):
                 path = (
@@ -64,7 +67,39 @@ class VlmSpecFile(pytest.Module):
                     # Compared with the other model's file, read-only; the item's own is left alone.
                     other_path = snapshots.snapshot_path(spec.folder, spec.name, other.name, strategy.id)
                     plan = replace(plan, snapshot_path=None, baseline_path=other_path, baseline_model=other.name)
-                yield VlmItem.from_parent(self, name=plan.name, callobj=_benchmark_function(plan), plan=plan)
+                plans.append(plan)
+        for item in self._parametrized(spec.name, plans):
+            plan = item.callspec.params[_PLAN_PARAM]
+            yield VlmItem.from_parent(
+                self,
+                name=item.name,
+                originalname=spec.name,
+                callspec=item.callspec,
+                keywords={plan.param_id: True},  # as pytest gives its parametrized items
+                callobj=_benchmark_function(plan),
+                plan=plan,
+            )
+
+    def _parametrized(self, name: str, plans: list[ItemPlan]) -> list[pytest.Function]:
+        """pytest's own parametrized items for the plans, from which ours take their ``callspec``.
+
+        An item is ``<benchmark>[<model>-<strategy>]``. pytest 9 reads the part in brackets of a node
+        id as its parameters (``--lf``, ``--ff`` and ``--sw`` compare ids that way), so an item whose
+        name merely holds brackets is never matched again: the items must really be parametrized.
+        """
+
+        if not plans:  # an empty parametrization would make one skipped placeholder item
+            return []
+
+        def benchmark(vlm_plan: ItemPlan) -> None:  # never called: it only carries the parametrization
+            raise AssertionError("pytest-vlm runs the items built from this function's parametrization")
+
+        benchmark.__test__ = True  # type: ignore[attr-defined]  # collected whatever python_functions says
+        params = [pytest.param(plan, id=plan.param_id) for plan in plans]
+        mark = pytest.mark.parametrize(_PLAN_PARAM, params)
+        setattr(self.obj, name, mark(benchmark))  # where pytest's items look their function up
+        made = self.ihook.pytest_pycollect_makeitem(collector=self, name=name, obj=getattr(self.obj, name))
+        return [item for item in made or [] if isinstance(item, pytest.Function)]
 
     def _models(self, spec: Any) -> list[ModelSpec]:
         """The spec's models, marked where the user opted in to running their checkpoint's code."""

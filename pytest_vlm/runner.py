@@ -48,9 +48,14 @@ class ItemPlan:
     baseline_model: str | None = None
 
     @property
+    def param_id(self) -> str:
+        """The item's parameter id; pytest escapes its control characters (and non-ASCII) in node ids."""
+        return f"{self.model.name}-{self.strategy.id}"
+
+    @property
     def name(self) -> str:
-        # Control characters escaped: pytest prints node ids as they are.
-        return printable_name(f"{self.spec.name}[{self.model.name}-{self.strategy.id}]")
+        # Control characters escaped: printed as they are in the progress bar and reports.
+        return printable_name(f"{self.spec.name}[{self.param_id}]")
 
 
 def build_strategy(plan: ItemPlan) -> Any:
