@@ -16,6 +16,7 @@ import pytest
 from pytest_vlm.baseline import snapshots
 from pytest_vlm.data.sources import load_dataset
 from pytest_vlm.errors import ModelError, SpecError, VlmError
+from pytest_vlm.failure_reason import short_reason
 from pytest_vlm.models.aliases import DEFAULT_MODEL
 from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.models.spec import ModelSpec
@@ -69,15 +70,16 @@ class VlmSpecFile(pytest.Module):
                     plan = replace(plan, snapshot_path=None, baseline_path=other_path, baseline_model=other.name)
                 plans.append(plan)
         for item in self._parametrized(spec.name, plans):
-            plan = item.callspec.params[_PLAN_PARAM]
+            chosen = item.callspec.params[_PLAN_PARAM]
+            assert isinstance(chosen, ItemPlan)
             yield VlmItem.from_parent(
                 self,
                 name=item.name,
                 originalname=spec.name,
                 callspec=item.callspec,
-                keywords={plan.param_id: True},  # as pytest gives its parametrized items
-                callobj=_benchmark_function(plan),
-                plan=plan,
+                keywords={chosen.param_id: True},  # as pytest gives its parametrized items
+                callobj=_benchmark_function(chosen),
+                plan=chosen,
             )
 
     def _parametrized(self, name: str, plans: list[ItemPlan]) -> list[pytest.Function]:
@@ -142,6 +144,10 @@ class VlmSpecFile(pytest.Module):
         return super().repr_failure(excinfo)
 
 
+class _Shown(Exception):
+    """A failure's text as the report shows it."""
+
+
 class VlmItem(pytest.Function):
     """One benchmark x model x strategy."""
 
@@ -155,11 +161,18 @@ class VlmItem(pytest.Function):
         return self.path, None, f"{self.plan.spec.name}: {self.plan.model.name} / {self.plan.strategy.id}"
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
-        if isinstance(excinfo.value, (BenchmarkFailure, VlmError)):
-            return printable(
-                f"{self.plan.spec.name} on {self.plan.model.name} with {self.plan.strategy.id}:\n{excinfo.value}"
-            )
-        return super().repr_failure(excinfo)
+        error = excinfo.value
+        if not isinstance(error, (BenchmarkFailure, VlmError)):
+            return super().repr_failure(excinfo)
+        # The message alone, no traceback, control characters from users' names escaped; pytest's
+        # short test summary shows the crash message after the node id: the reason (pytest 8 and 9,
+        # with or without xdist).
+        reason = error.reason if isinstance(error, BenchmarkFailure) else str(error).split("\n")[0]
+        message = _Shown(printable(str(error))).with_traceback(excinfo.tb)
+        shown = pytest.ExceptionInfo.from_exception(message).getrepr(style="value", chain=False)
+        if shown.reprcrash is not None:
+            shown.reprcrash.message = printable(reason)
+        return shown
 
 
 def _benchmark_function(plan: ItemPlan) -> Callable[..., None]:
@@ -190,7 +203,8 @@ def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, sna
     config.stash[RESULTS_KEY].append(result)
     request.node.user_properties.extend(junit_properties(result))  # shown by --junitxml and CI systems
     if failures:
-        raise BenchmarkFailure("\n".join(failures))
+        what = f"{plan.spec.name} on {plan.model.name} with {plan.strategy.id}"
+        raise BenchmarkFailure("\n".join([f"{what}:", *failures]), short_reason(result))
 
 
 def record_error(item: VlmItem, exc: BaseException) -> None:

@@ -31,7 +31,11 @@ from pytest_vlm.strategies import STRATEGIES
 
 
 class BenchmarkFailure(AssertionError):
-    """Thresholds or the baseline failed; the message is the whole report."""
+    """Thresholds or the baseline failed: ``reason`` in one line, then the whole report."""
+
+    def __init__(self, report: str, reason: str) -> None:
+        super().__init__(f"{reason}\n{report}")
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -263,7 +267,7 @@ def check_snapshot(
         if diff.empty:  # same content, different text: e.g. a hand-edited file
             failures.insert(1, "the baseline file differs from what this run writes, but not in any prediction")
     failures.append("If the change is intended, accept it with --vlm-update-snapshots.")
-    return "changed", flips, failures, found
+    return ("changed" if baseline is not None else "error"), flips, failures, found
 
 
 def check_other_baseline(

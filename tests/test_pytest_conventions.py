@@ -81,3 +81,75 @@ def test_deselect_takes_a_collected_id(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--deselect", NOISY[1], "--deselect", ORACLE[0], "-v", "-p", "no:randomly")
     result.assert_outcomes(passed=1, failed=1, deselected=2)
     assert ran(result) == ORACLE[1:] + NOISY[:1]
+
+
+# --- the short test summary says why ----------------------------------------------------------
+
+GATED = SPEC.replace("snapshot: false\n", "").replace(
+    "scripted:noisy]", "scripted:noisy]\nbaseline: {max_flip_rate: 0.1}"
+)
+
+
+def flip_baseline(pytester: pytest.Pytester, images: int) -> None:
+    """Hand-edit the oracle's closed-set baseline so that ``images`` of its predictions differ."""
+    path = pytester.path / "__vlm_snapshots__" / "shapes" / "scripted-oracle" / "closed_set.json"
+    path.write_text(path.read_text().replace('"prediction": "circle"', '"prediction": "star"', images))
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_short_summary_gives_the_failed_threshold(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, xdist: list[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    pytester.makefile(".vlm.yaml", shapes=SPEC)
+    result = pytester.runpytest("-k", "noisy", *xdist)
+    for strategy in ("closed_set", "binary"):  # the order of xdist's reports varies
+        result.stdout.fnmatch_lines(
+            [
+                "*short test summary info*",
+                f"FAILED shapes.vlm.yaml::shapes?scripted:noisy-{strategy}] - accuracy 0.714 < 0.9",
+            ]
+        )
+    # the failure section still names the item, then the full report
+    result.stdout.fnmatch_lines(
+        ["accuracy 0.714 < 0.9", "shapes on scripted:noisy with binary:", "1 of 1 threshold(s)*"]
+    )
+
+
+def test_short_summary_gives_flips_and_missing_baselines(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    pytester.makefile(".vlm.yaml", shapes=SPEC.replace("snapshot: false\n", "").replace(">= 0.9", ">= 0.5"))
+    missing = pytester.runpytest("-k", "oracle")
+    missing.stdout.fnmatch_lines(["FAILED *?scripted:oracle-closed_set] - no baseline yet"])
+    pytester.runpytest("-k", "oracle", "--vlm-update-snapshots").assert_outcomes(passed=2)
+    flip_baseline(pytester, 3)
+    flipped = pytester.runpytest("-k", "oracle")
+    flipped.assert_outcomes(passed=1, failed=1)
+    flipped.stdout.fnmatch_lines(["FAILED *?scripted:oracle-closed_set] - 3 images flipped"])
+
+
+def test_short_summary_names_the_failed_baseline_gate(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    pytester.makefile(".vlm.yaml", shapes=GATED.replace(">= 0.9", ">= 0.5"))
+    pytester.runpytest("-k", "oracle", "--vlm-update-snapshots").assert_outcomes(passed=2)
+    flip_baseline(pytester, 1)  # 1 of 21 images: within max_flip_rate 0.1
+    pytester.runpytest("-k", "oracle").assert_outcomes(passed=2)
+    flip_baseline(pytester, 3)  # 3 of 21: over it
+    result = pytester.runpytest("-k", "oracle")
+    result.stdout.fnmatch_lines(["FAILED *?scripted:oracle-closed_set] - 3 images flipped (max_flip_rate failed)"])
+
+
+def test_model_errors_keep_their_own_first_line(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    pytester.makefile(
+        ".vlm.yaml", shapes=SPEC.replace("[scripted:oracle, scripted:noisy]", "[openai:served@http://127.0.0.1:9]")
+    )
+    result = pytester.runpytest("-k", "closed_set", "--vlm-api-retries", "0", "--vlm-no-cache")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["FAILED *?openai:served-closed_set] - model openai:served: http://127.0.0.1:9 failed 1 attempt(s), *"]
+    )
