@@ -241,17 +241,23 @@ def check_snapshot(
     assertion.update_snapshots = update or assertion.update_snapshots
     text = snapshots.serialize_predictions(result.predictions)
     unchanged = path.is_file() and path.read_text(encoding="utf-8") == text
-    matched = assertion == text  # in update mode syrupy writes the file here
     flips = len(diff.flips) if diff else 0
+    # syrupy records each comparison for its summary line, which must tell the run's story: a
+    # baseline that does not exist yet is not compared (no "snapshot failed" next to "no baseline
+    # yet"), and a change that the baseline gates accept is a match (the item passes).
     if assertion.update_snapshots:
+        assertion == text  # noqa: B015  (syrupy writes the file)
         return ("unchanged" if unchanged else "recorded"), flips, [], found
-    if matched:
-        return "matched", 0, [], found
     if found is not None and diff is not None and plan.strategy.baseline_gates.active:
         failures = gate_failures(found, diff, path)
+        assertion == (text if failures else snapshots.AcceptedByGates(text))  # noqa: B015
         if failures:
             failures.append("If the change is intended, accept it with --vlm-update-snapshots.")
         return ("changed" if flips else "matched"), flips, failures, found
+    if path.is_file():
+        assertion == text  # noqa: B015  (a mismatch is reported below, with the flips)
+    if unchanged:
+        return "matched", 0, [], found
     if baseline is None and not failures:
         return (
             "missing",

@@ -153,3 +153,33 @@ def test_model_errors_keep_their_own_first_line(pytester: pytest.Pytester, monke
     result.stdout.fnmatch_lines(
         ["FAILED *?openai:served-closed_set] - model openai:served: http://127.0.0.1:9 failed 1 attempt(s), *"]
     )
+
+
+# --- syrupy's summary line agrees with ours -----------------------------------------------------
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_a_missing_baseline_is_not_a_failed_snapshot(pytester: pytest.Pytester, xdist: list[str]) -> None:
+    pytester.makefile(".vlm.yaml", shapes=GATED.replace(">= 0.9", ">= 0.5"))
+    result = pytester.runpytest("-k", "oracle", *xdist)
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["no baseline yet for scripted:oracle on shapes / closed_set *"])
+    result.stdout.no_fnmatch_line("*snapshot*failed*")  # syrupy says nothing: it was never asked
+    recorded = pytester.runpytest("-k", "oracle", "--vlm-update-snapshots", *xdist)
+    recorded.assert_outcomes(passed=2)
+    recorded.stdout.fnmatch_lines(["2 snapshots generated."])
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_a_change_within_the_baseline_gates_is_a_passed_snapshot(pytester: pytest.Pytester, xdist: list[str]) -> None:
+    pytester.makefile(".vlm.yaml", shapes=GATED.replace(">= 0.9", ">= 0.5"))
+    pytester.runpytest("-k", "oracle", "--vlm-update-snapshots").assert_outcomes(passed=2)
+    flip_baseline(pytester, 1)
+    within = pytester.runpytest("-k", "oracle", *xdist)
+    within.assert_outcomes(passed=2)
+    within.stdout.fnmatch_lines(["2 snapshots passed.", "*scripted:oracle*closed_set*passed*1 flipped*"])
+    within.stdout.no_fnmatch_line("*snapshot*failed*")
+    flip_baseline(pytester, 3)
+    outside = pytester.runpytest("-k", "oracle", *xdist)
+    outside.assert_outcomes(passed=1, failed=1)
+    outside.stdout.fnmatch_lines(["1 snapshot failed. 1 snapshot passed."])
