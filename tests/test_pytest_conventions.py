@@ -158,6 +158,14 @@ def test_model_errors_keep_their_own_first_line(pytester: pytest.Pytester, monke
 # --- syrupy's summary line agrees with ours -----------------------------------------------------
 
 
+@pytest.fixture
+def syrupy_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """syrupy prints its summary only outside xdist workers, which it tells by PYTEST_XDIST_WORKER:
+    when this suite itself runs under xdist, the in-process run inherits it and stays silent."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+
+
+@pytest.mark.usefixtures("syrupy_reports")
 @pytest.mark.parametrize("xdist", XDIST)
 def test_a_missing_baseline_is_not_a_failed_snapshot(pytester: pytest.Pytester, xdist: list[str]) -> None:
     pytester.makefile(".vlm.yaml", shapes=GATED.replace(">= 0.9", ">= 0.5"))
@@ -170,6 +178,7 @@ def test_a_missing_baseline_is_not_a_failed_snapshot(pytester: pytest.Pytester, 
     recorded.stdout.fnmatch_lines(["2 snapshots generated."])
 
 
+@pytest.mark.usefixtures("syrupy_reports")
 @pytest.mark.parametrize("xdist", XDIST)
 def test_a_change_within_the_baseline_gates_is_a_passed_snapshot(pytester: pytest.Pytester, xdist: list[str]) -> None:
     pytester.makefile(".vlm.yaml", shapes=GATED.replace(">= 0.9", ">= 0.5"))
