@@ -7,6 +7,7 @@ parses that bracket as parameters when it compares ids, so these run on pytest 8
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +193,50 @@ def test_a_change_within_the_baseline_gates_is_a_passed_snapshot(pytester: pytes
     outside = pytester.runpytest("-k", "oracle", *xdist)
     outside.assert_outcomes(passed=1, failed=1)
     outside.stdout.fnmatch_lines(["1 snapshot failed. 1 snapshot passed."])
+
+
+# --- a model folder after --vlm-model does not move the rootdir ---------------------------------
+
+
+@pytest.fixture
+def other_project(pytester: pytest.Pytester) -> Path:
+    """A checkpoint folder inside another project (with its own pytest config), beside the tests."""
+    other = pytester.path.parent / f"{pytester.path.name}-other"
+    (other / "ckpt").mkdir(parents=True)
+    (other / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\nmarkers = ["other: a marker of the other project"]\n'
+    )
+    (other / "ckpt" / "config.json").write_text("{}")
+    pytester.makefile(".vlm.yaml", shapes=SPEC)
+    pytester.makeini("[pytest]\n")
+    return other / "ckpt"
+
+
+def test_a_separate_model_folder_is_refused_before_it_moves_the_rootdir(
+    pytester: pytest.Pytester, other_project: Path
+) -> None:
+    result = pytester.runpytest_subprocess("--co", "--vlm-model", str(other_project))  # torch: see below
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: --vlm-model {other_project}: pytest took {other_project} for a test path while choosing its "
+            f"rootdir (before pytest-vlm could read its options), so this run is rooted at {other_project.parent} "
+            f"(ini file: {other_project.parent / 'pyproject.toml'}) instead of your tests' project. "
+            f"Write --vlm-model={other_project} (one argument, with '='), or name your ini file with -c."
+        ]
+    )
+    assert not (other_project.parent / ".pytest_cache").exists()
+
+
+def test_model_folders_that_leave_the_rootdir_alone_pass(pytester: pytest.Pytester, other_project: Path) -> None:
+    (pytester.path / "ckpt").mkdir()
+    (pytester.path / "ckpt" / "config.json").write_text("{}")
+    for args in (
+        [f"--vlm-model={other_project}"],  # one argument: never a path to pytest
+        ["--vlm-model", str(other_project), "-c", "tox.ini"],  # the ini file, so the rootdir, given
+        ["--vlm-model", "ckpt"],  # inside the tests' folder
+    ):
+        # In a subprocess: reading a checkpoint folder imports torch, which one process imports only once.
+        result = pytester.runpytest_subprocess("--co", "-p", "no:cacheprovider", *args)
+        result.stdout.fnmatch_lines([f"rootdir: {pytester.path}"])
+        assert "took" not in result.stderr.str()
