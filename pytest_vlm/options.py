@@ -234,6 +234,45 @@ def _progress_after(config: pytest.Config) -> float | None:
     return seconds
 
 
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _device(config: pytest.Config) -> str:
+    """The device, refused in one line when it is not a device name or this machine has no such device."""
+    device = _value(config, "vlm_device") or "auto"
+    where = "--vlm-device / vlm_device"
+    if not _DEVICE.fullmatch(device):
+        hint = device.lower().replace("gpu", "cuda")
+        close = f" (did you mean {hint!r}?)" if _DEVICE.fullmatch(hint) else ""
+        raise pytest.UsageError(
+            f"{where}: unknown device {device!r}{close}; use auto (the GPU when there is one), cpu, cuda, "
+            "cuda:N (the GPU of index N) or mps"
+        )
+    if device in ("auto", "cpu"):
+        return device
+    import torch  # only when a device was asked for by name: checking it needs torch
+
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise pytest.UsageError(
+            f"{where}: mps asked for, but this machine or torch build has no Apple GPU; use auto or cpu"
+        )
+    if device.startswith("cuda"):
+        if torch.version.cuda is None:
+            raise pytest.UsageError(
+                f"{where}: {device} asked for, but this torch ({torch.__version__}) is built without CUDA; "
+                "install a CUDA build of torch, or use auto (the GPU when there is one) or cpu"
+            )
+        count = torch.cuda.device_count()
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            seen = f"{count} GPU(s) are visible (cuda:0 to cuda:{count - 1})" if count else "no GPU is visible"
+            raise pytest.UsageError(
+                f"{where}: {device} asked for, but {seen}; check the driver and CUDA_VISIBLE_DEVICES, "
+                "or use auto or cpu"
+            )
+    return device
+
+
 def read_options(config: pytest.Config) -> VlmOptions:
     models = _split(config.getoption("vlm_model")) or _split(config.getini("vlm_models"))
     json_path = _value(config, "vlm_json")
@@ -241,7 +280,7 @@ def read_options(config: pytest.Config) -> VlmOptions:
         models=models,
         update_snapshots=bool(config.getoption("vlm_update_snapshots")),
         json_path=Path(config.invocation_params.dir, json_path) if json_path else None,
-        device=_value(config, "vlm_device") or "auto",
+        device=_device(config),
         dtype=_value(config, "vlm_dtype") or "auto",
         batch_size=_int(config, "vlm_batch_size", 1) or 64,
         files=tuple(config.getoption("vlm_files")) or tuple(config.getini("vlm_files")),

@@ -6,6 +6,9 @@ import fnmatch
 
 import pytest
 
+# Imported before any pytester run: pytester unloads what a test imports, and torch loads only once.
+import torch  # isort: skip
+
 HELP = {  # option as --help shows it -> what its help says
     "--vlm-model=MODEL": "*write a folder as --vlm-model=PATH*",
     "--vlm-files=GLOB": "*(default: *.vlm.yaml *.vlm.yml)",
@@ -39,3 +42,50 @@ def test_help_names_each_value_and_shows_the_defaults(
     for flag, pattern in HELP.items():
         shown = " ".join(lines[starts[flag] : starts[flag] + 2])
         assert fnmatch.fnmatch(shown, pattern + "*"), (flag, shown)
+
+
+SPEC = "dataset: {generated: shapes, count: 7}\nmodels: [scripted:oracle]\nstrategies: [closed_set]\nsnapshot: false\n"
+UNKNOWN = "use auto (the GPU when there is one), cpu, cuda, cuda:N (the GPU of index N) or mps"
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        (["--vlm-device", "gpu"], f"unknown device 'gpu' (did you mean 'cuda'?); {UNKNOWN}"),
+        ("vlm_device = GPU:1", f"unknown device 'GPU:1' (did you mean 'cuda:1'?); {UNKNOWN}"),
+        (["--vlm-device", "tpu"], f"unknown device 'tpu'; {UNKNOWN}"),
+    ],
+)
+def test_an_unknown_device_is_one_line(pytester: pytest.Pytester, how: list[str] | str, message: str) -> None:
+    pytester.makefile(".vlm.yaml", shapes=SPEC)
+    if isinstance(how, str):
+        pytester.makeini(f"[pytest]\n{how}\n")
+    result = pytester.runpytest(*(how if isinstance(how, list) else []))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines[0] == f"ERROR: --vlm-device / vlm_device: {message}"
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("device", "cuda", "gpus", "message"),
+    [
+        ("cuda", None, 0, "cuda asked for, but this torch (*) is built without CUDA; install a CUDA build of torch, or use auto (the GPU when there is one) or cpu"),
+        ("cuda", "12.8", 0, "cuda asked for, but no GPU is visible; check the driver and CUDA_VISIBLE_DEVICES, or use auto or cpu"),
+        ("cuda:2", "12.8", 2, "cuda:2 asked for, but 2 GPU(s) are visible (cuda:0 to cuda:1); check the driver and CUDA_VISIBLE_DEVICES, or use auto or cpu"),
+    ],
+)  # fmt: skip
+def test_a_device_this_machine_lacks_is_one_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, device: str, cuda: str | None, gpus: int, message: str
+) -> None:
+    monkeypatch.setattr(torch.version, "cuda", cuda)  # what a CUDA build reports, on this CPU machine
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    pytester.makefile(".vlm.yaml", shapes=SPEC)
+    result = pytester.runpytest("--vlm-device", device)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: --vlm-device / vlm_device: {message}"])
+    assert len([line for line in result.stderr.lines if line.strip()]) == 1
+
+
+def test_a_device_that_exists_runs(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".vlm.yaml", shapes=SPEC)
+    pytester.runpytest("--vlm-device", "cpu").assert_outcomes(passed=1)
