@@ -13,6 +13,7 @@ from typing import cast
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import LoadedModel, VisionLanguageModel
 from pytest_vlm.models.device import RuntimeOptions
+from pytest_vlm.models.hub_access import check_hub
 from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.models.trust import BACKENDS as REMOTE_CODE_BACKENDS
 from pytest_vlm.models.trust import family_of_folder, require_opt_in
@@ -39,6 +40,7 @@ def folder_backend(path: Path) -> str:
 def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> LoadedModel:
     """Load ``spec`` with its backend; a model that needs remote code is refused first unless allowed."""
     require_opt_in(spec)  # before any backend touches the checkpoint
+    check_hub(spec)  # a hub id without a reachable hub fails now, not after minutes of retries
     if spec.backend in REMOTE_CODE_BACKENDS:
         from pytest_vlm.models.remote_code import load_remote_code_model
 
