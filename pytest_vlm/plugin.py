@@ -31,7 +31,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
             aliases = session_aliases(config)
         except VlmError as exc:
             raise pytest.UsageError(printable(f"vlm_aliases: {exc}")) from None
-        for line in table(aliases, DEFAULT_MODEL):
+        from pytest_vlm.models.resolve import name_forms
+
+        for line in [*table(aliases, DEFAULT_MODEL), *name_forms()]:
             print(line)
         return 0
     return None

@@ -89,3 +89,45 @@ def test_a_device_this_machine_lacks_is_one_line(
 def test_a_device_that_exists_runs(pytester: pytest.Pytester) -> None:
     pytester.makefile(".vlm.yaml", shapes=SPEC)
     pytester.runpytest("--vlm-device", "cpu").assert_outcomes(passed=1)
+
+
+def test_list_models_shows_the_other_name_forms(pytester: pytest.Pytester) -> None:
+    from pytest_vlm.models.resolve import NAME_FORMS, resolve_model
+
+    result = pytester.runpytest("--vlm-list-models")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "scripted:mute *",
+            "",
+            "other model names:",
+            "  OWNER/NAME  *a hub id, e.g. Qwen/Qwen2-VL-7B-Instruct*",
+            "  PATH  *a checkpoint folder*--vlm-model=PATH*",
+            "  openai:MODEL  *--vlm-api-base, else api.openai.com",
+            "  openai:MODEL@URL  *e.g. openai:Qwen/Qwen2-VL-7B-Instruct@http://gpu-box:8000/v1",
+            "  degraded:FRACTION:MODEL  *e.g. degraded:0.1:tiny-shapes",
+        ]
+    )
+    for _, meaning in NAME_FORMS:  # every example shown is a name that resolves
+        if "e.g. " in meaning:
+            example = meaning.split("e.g. ")[1].split()[0]
+            assert resolve_model(example, base_dir=pytester.path).name
+
+
+LIKELIHOOD = """
+dataset: {generated: shapes, count: 21, seed: 7}
+classes: [circle, square, triangle, star, cross, heart, background]
+strategies:
+  likelihood: {thresholds: {accuracy: ">= 0.99"}}
+snapshot: false
+"""
+
+
+@pytest.mark.parametrize(("model", "outcome"), [("scripted:oracle", "passed"), ("scripted:noisy", "failed")])
+def test_scripted_models_score_for_the_likelihood_strategy(pytester: pytest.Pytester, model: str, outcome: str) -> None:
+    pytester.makefile(".vlm.yaml", shapes=LIKELIHOOD)
+    result = pytester.runpytest("--vlm-model", model)
+    result.assert_outcomes(**{outcome: 1})
+    result.stdout.no_fnmatch_line("*cannot score answers*")
+    if outcome == "failed":  # its unreadable images score every class alike: the first listed wins
+        result.stdout.fnmatch_lines(["*accuracy 0.7* < 0.99"])
