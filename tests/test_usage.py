@@ -131,3 +131,17 @@ def test_scripted_models_score_for_the_likelihood_strategy(pytester: pytest.Pyte
     result.stdout.no_fnmatch_line("*cannot score answers*")
     if outcome == "failed":  # its unreadable images score every class alike: the first listed wins
         result.stdout.fnmatch_lines(["*accuracy 0.7* < 0.99"])
+
+
+def test_a_failure_report_holds_no_loading_bar_or_deprecation_warning(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".vlm.yaml",
+        shapes="dataset: {generated: shapes, count: 7}\nstrategies:\n  closed_set: {votes: 1}\n"
+        'thresholds: {accuracy: "> 1"}\nsnapshot: false\n',
+    )
+    result = pytester.runpytest("--vlm-model", "tiny-shapes", "--vlm-no-cache", "-W", "error::FutureWarning")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["accuracy * <= 1", "shapes on tiny-shapes with closed_set:"])
+    output = result.stdout.str() + result.stderr.str()
+    for noise in ("Loading weights", "Captured stderr", "FutureWarning", "past_key_values", "warnings summary"):
+        assert noise not in output
