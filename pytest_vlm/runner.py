@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,12 @@ from pytest_vlm.models.device import process_peak_rss_mb
 from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.printable import printable_name
 from pytest_vlm.results import ItemResult
-from pytest_vlm.scoring.diagnostics import closed_set_diagnostics
+from pytest_vlm.scoring.diagnostics import closed_set_diagnostics, unreadable_answers
 from pytest_vlm.scoring.intervals import metric_intervals
 from pytest_vlm.scoring.metrics import compute_metrics, worst_confusions
 from pytest_vlm.spec import BenchmarkSpec, StrategySpec
 from pytest_vlm.strategies import STRATEGIES
+from pytest_vlm.strategies.base import ImagePrediction
 
 
 class BenchmarkFailure(AssertionError):
@@ -124,7 +125,7 @@ def run_item(
         ),
     )
     checks = gate.check(plan.strategy.thresholds, metrics)
-    failures = gate_report(checks, metrics) if gate.violations(checks) else []
+    failures = gate_report(checks, metrics, predictions) if gate.violations(checks) else []
     result = ItemResult(
         nodeid="",
         benchmark=plan.spec.name,
@@ -184,8 +185,8 @@ def model_info(model: VisionLanguageModel, asked: Any) -> dict[str, Any]:
     return info
 
 
-def gate_report(checks: list[gate.Check], metrics: Any) -> list[str]:
-    """The readable threshold table, with the worst confusions."""
+def gate_report(checks: list[gate.Check], metrics: Any, predictions: Sequence[ImagePrediction] = ()) -> list[str]:
+    """The readable threshold table, with the worst confusions and what the unreadable answers said."""
     failed = len(gate.violations(checks))
     lines = [f"{failed} of {len(checks)} threshold(s) failed on {metrics.n} images:"]
     width = max(len(c.threshold.metric) for c in checks)
@@ -200,6 +201,9 @@ def gate_report(checks: list[gate.Check], metrics: Any) -> list[str]:
         lines.append(
             "worst confusions (true -> predicted: images): " + ", ".join(f"{t} -> {p}: {n}" for t, p, n in confusions)
         )
+    unreadable = unreadable_answers(predictions)
+    if unreadable:
+        lines.append(unreadable)
     return lines
 
 
