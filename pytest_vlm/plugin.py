@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pytest_vlm.errors import ModelError, VlmError
-from pytest_vlm.options import add_options, read_options
+from pytest_vlm.options import VALUED_FLAGS, add_options, read_options
 from pytest_vlm.printable import printable, printable_name
 from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
 
@@ -31,7 +31,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
             aliases = session_aliases(config)
         except VlmError as exc:
             raise pytest.UsageError(printable(f"vlm_aliases: {exc}")) from None
-        for line in table(aliases, DEFAULT_MODEL):
+        from pytest_vlm.models.resolve import name_forms
+
+        for line in [*table(aliases, DEFAULT_MODEL), *name_forms()]:
             print(line)
         return 0
     return None
@@ -42,6 +44,12 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_vlm.models.user_aliases import ALIASES_KEY, session_aliases
 
     config.addinivalue_line("markers", "vlm: a pytest-vlm benchmark item (benchmark x model x strategy)")
+    if not _is_worker(config):
+        from pytest_vlm.rootdir_check import rootdir_problem
+
+        problem = rootdir_problem(config, VALUED_FLAGS)
+        if problem:
+            raise pytest.UsageError(problem)
     options = read_options(config)
     config.stash[OPTIONS_KEY] = options
     from pytest_vlm.reports.progress import remember_terminal

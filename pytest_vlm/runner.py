@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,15 +23,20 @@ from pytest_vlm.models.device import process_peak_rss_mb
 from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.printable import printable_name
 from pytest_vlm.results import ItemResult
-from pytest_vlm.scoring.diagnostics import closed_set_diagnostics
+from pytest_vlm.scoring.diagnostics import closed_set_diagnostics, unreadable_answers
 from pytest_vlm.scoring.intervals import metric_intervals
 from pytest_vlm.scoring.metrics import compute_metrics, worst_confusions
 from pytest_vlm.spec import BenchmarkSpec, StrategySpec
 from pytest_vlm.strategies import STRATEGIES
+from pytest_vlm.strategies.base import ImagePrediction
 
 
 class BenchmarkFailure(AssertionError):
-    """Thresholds or the baseline failed; the message is the whole report."""
+    """Thresholds or the baseline failed: ``reason`` in one line, then the whole report."""
+
+    def __init__(self, report: str, reason: str) -> None:
+        super().__init__(f"{reason}\n{report}")
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -48,9 +53,14 @@ class ItemPlan:
     baseline_model: str | None = None
 
     @property
+    def param_id(self) -> str:
+        """The item's parameter id; pytest escapes its control characters (and non-ASCII) in node ids."""
+        return f"{self.model.name}-{self.strategy.id}"
+
+    @property
     def name(self) -> str:
-        # Control characters escaped: pytest prints node ids as they are.
-        return printable_name(f"{self.spec.name}[{self.model.name}-{self.strategy.id}]")
+        # Control characters escaped: printed as they are in the progress bar and reports.
+        return printable_name(f"{self.spec.name}[{self.param_id}]")
 
 
 def build_strategy(plan: ItemPlan) -> Any:
@@ -115,7 +125,7 @@ def run_item(
         ),
     )
     checks = gate.check(plan.strategy.thresholds, metrics)
-    failures = gate_report(checks, metrics) if gate.violations(checks) else []
+    failures = gate_report(checks, metrics, predictions) if gate.violations(checks) else []
     result = ItemResult(
         nodeid="",
         benchmark=plan.spec.name,
@@ -175,8 +185,8 @@ def model_info(model: VisionLanguageModel, asked: Any) -> dict[str, Any]:
     return info
 
 
-def gate_report(checks: list[gate.Check], metrics: Any) -> list[str]:
-    """The readable threshold table, with the worst confusions."""
+def gate_report(checks: list[gate.Check], metrics: Any, predictions: Sequence[ImagePrediction] = ()) -> list[str]:
+    """The readable threshold table, with the worst confusions and what the unreadable answers said."""
     failed = len(gate.violations(checks))
     lines = [f"{failed} of {len(checks)} threshold(s) failed on {metrics.n} images:"]
     width = max(len(c.threshold.metric) for c in checks)
@@ -191,6 +201,9 @@ def gate_report(checks: list[gate.Check], metrics: Any) -> list[str]:
         lines.append(
             "worst confusions (true -> predicted: images): " + ", ".join(f"{t} -> {p}: {n}" for t, p, n in confusions)
         )
+    unreadable = unreadable_answers(predictions)
+    if unreadable:
+        lines.append(unreadable)
     return lines
 
 
@@ -232,17 +245,23 @@ def check_snapshot(
     assertion.update_snapshots = update or assertion.update_snapshots
     text = snapshots.serialize_predictions(result.predictions)
     unchanged = path.is_file() and path.read_text(encoding="utf-8") == text
-    matched = assertion == text  # in update mode syrupy writes the file here
     flips = len(diff.flips) if diff else 0
+    # syrupy records each comparison for its summary line, which must tell the run's story: a
+    # baseline that does not exist yet is not compared (no "snapshot failed" next to "no baseline
+    # yet"), and a change that the baseline gates accept is a match (the item passes).
     if assertion.update_snapshots:
+        assertion == text  # noqa: B015  (syrupy writes the file)
         return ("unchanged" if unchanged else "recorded"), flips, [], found
-    if matched:
-        return "matched", 0, [], found
     if found is not None and diff is not None and plan.strategy.baseline_gates.active:
         failures = gate_failures(found, diff, path)
+        assertion == (text if failures else snapshots.AcceptedByGates(text))  # noqa: B015
         if failures:
             failures.append("If the change is intended, accept it with --vlm-update-snapshots.")
         return ("changed" if flips else "matched"), flips, failures, found
+    if path.is_file():
+        assertion == text  # noqa: B015  (a mismatch is reported below, with the flips)
+    if unchanged:
+        return "matched", 0, [], found
     if baseline is None and not failures:
         return (
             "missing",
@@ -258,7 +277,7 @@ def check_snapshot(
         if diff.empty:  # same content, different text: e.g. a hand-edited file
             failures.insert(1, "the baseline file differs from what this run writes, but not in any prediction")
     failures.append("If the change is intended, accept it with --vlm-update-snapshots.")
-    return "changed", flips, failures, found
+    return ("changed" if baseline is not None else "error"), flips, failures, found
 
 
 def check_other_baseline(
