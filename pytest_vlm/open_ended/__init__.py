@@ -1,0 +1,1 @@
+"""Open-ended answers (captions, visual questions) scored against reference texts."""
