@@ -49,8 +49,8 @@ mirrored at random; loss on the answer tokens only; learning rate {cfg.lr} ({cfg
 {run.command}
 ```
 
-Measured on the 2-core CPU it was trained on (2 torch threads, other jobs running): {run.wall_seconds / 60:.1f}
-minutes wall time ({run.cpu_seconds / 60:.1f} CPU minutes), rendering the images included.
+Measured on the 2-core CPU it was trained on ({cfg.threads} torch thread(s), other jobs running):
+{run.wall_seconds / 60:.1f} minutes wall time ({run.cpu_seconds / 60:.1f} CPU minutes), rendering the images included.
 
 | setting | value |
 |---|---|

@@ -46,6 +46,8 @@ class OpenTrainConfig:
     """Everything that decides the weights; the defaults are what ships."""
 
     seed: int = 0
+    # torch threads: the weights depend on it; one thread also wastes least on a shared CPU.
+    threads: int = 1
     pool_easy: int = 2100
     pool_medium: int = 8400
     steps: int = 1500
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     from pytest_vlm.tiny.checkpoints import build_qwen2_vl
 
     args = train.parse_args(argv, module="pytest_vlm.tiny.train_open", config=OpenTrainConfig, doc=__doc__)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     logging.disable_progress_bar()
     if args.eval_only:
         evaluate_all(args.eval_only, args.eval_sets)
