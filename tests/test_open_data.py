@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pytest_vlm import shape_captions, shapes
+from pytest_vlm.data import captions, shapes
+from pytest_vlm.data.open_ended import check_unique, generated_examples, manifest_examples
 from pytest_vlm.errors import DatasetError
-from pytest_vlm.open_ended.data import check_unique, generated_examples, manifest_examples
 
 WHERE = "caps.vlm.yaml: dataset"
 
@@ -105,10 +105,9 @@ def test_generated_examples_carry_the_generators_references():
     sample = shapes.sample(3, seed=7, classes=classes)
     describe = next(e for e in examples if e.id == "star-7-00003/describe")
     assert describe.question == "Describe the image."
-    assert describe.references == shape_captions.references(sample, "describe")
+    assert describe.references == captions.references(sample, "describe")
     assert describe.references[0] == (
-        f"a {shape_captions.colour_name(sample.colour)} star on a "
-        f"{shape_captions.colour_name(sample.background_colour)} background"
+        f"a {captions.colour_name(sample.colour)} star on a {captions.colour_name(sample.background_colour)} background"
     ).replace("a o", "an o")
     empty = next(e for e in examples if e.id == "background-7-00006/colour")
     assert empty.references == ("there is no shape", "no shape")
@@ -133,7 +132,7 @@ def test_generated_examples_carry_the_generators_references():
     ],
 )
 def test_colour_names(rgb, name):
-    assert shape_captions.colour_name(rgb) == name
+    assert captions.colour_name(rgb) == name
 
 
 def test_generated_images_are_unchanged_by_recording_colours():

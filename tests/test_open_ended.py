@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from fakes import FakeModel, Img
-from pytest_vlm.open_ended.baseline import compare_answers, evaluate_gates, serialize_answers
-from pytest_vlm.open_ended.data import OpenExample
-from pytest_vlm.open_ended.strategy import OpenAnswer, OpenEnded, OpenEndedParams
+from pytest_vlm.baseline.answers import compare_answers, evaluate_gates, serialize_answers
+from pytest_vlm.data.open_ended import OpenExample
+from pytest_vlm.strategies.open_ended import OpenAnswer, OpenEnded, OpenEndedParams
 
 EXAMPLES = [
     OpenExample("a", Img("a", ""), "What colour is the shape?", ("red", "the shape is red")),

@@ -8,14 +8,14 @@ import itertools
 import numpy as np
 import pytest
 
-from pytest_vlm.open_ended.metrics import (
+from pytest_vlm.scoring.intervals import bootstrap_seed
+from pytest_vlm.scoring.open_metrics import (
     OPEN_METRICS,
     compute_open_metrics,
     paired_win_rate,
     top_k_mean,
     wilcoxon_drop,
 )
-from pytest_vlm.stats import bootstrap_seed
 
 IDS = [f"img-{i:02d}" for i in range(12)]
 SIMILARITY = [0.95, 0.81, 0.8, 0.4, 0.99, 0.7, 0.85, 0.6, 0.92, 0.1, 0.79, 0.88]

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from pytest_vlm.open_ended.scorers import ANLS, Contains, CosineSimilarity, ExactMatch, TokenF1, anls, levenshtein
+from pytest_vlm.scoring.scorers import ANLS, Contains, CosineSimilarity, ExactMatch, TokenF1, anls, levenshtein
 
 
 def test_exact_match_uses_the_class_answer_normalisation_and_the_best_reference():
@@ -135,7 +135,7 @@ def test_similarity_with_the_default_model_matches_sentence_transformers_directl
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
-    from pytest_vlm.open_ended.embeddings import load_embedder
+    from pytest_vlm.scoring.embeddings import load_embedder
 
     answers = ["a red star on a grey background", "a blue circle", "red"]
     refs = [["a red star on a gray background"], ["a red star", "a blue circle on white"], ["the shape is red"]]
@@ -152,7 +152,7 @@ def test_similarity_with_the_default_model_matches_sentence_transformers_directl
 
 def test_embeddings_are_cached_by_text():
     _needs_embeddings()
-    from pytest_vlm.open_ended.embeddings import load_embedder, text_key
+    from pytest_vlm.scoring.embeddings import load_embedder, text_key
 
     embedder = load_embedder()
     first = embedder.encode(["an unseen sentence 1", "an unseen sentence 1", "an unseen sentence 2"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from pytest_vlm import shape_captions
+from pytest_vlm.data import captions
 from pytest_vlm.tiny import train
 
 
@@ -17,7 +17,7 @@ def model_card(cfg: Any, run: train.TrainingRun) -> str:
         for name, m in run.results.items()
     )
     settings = "\n".join(f"| `{name}` | {value} |" for name, value in asdict(cfg).items())
-    questions = "\n".join(f"- `{question}`" for question in shape_captions.QUESTIONS.values())
+    questions = "\n".join(f"- `{question}`" for question in captions.QUESTIONS.values())
     return f"""# tiny-shapes-open
 
 `tiny-shapes` (a tiny Qwen2-VL, {run.parameters:,} parameters) fine-tuned to also answer open questions about
@@ -34,8 +34,8 @@ One user message `[{{"type": "image"}}, {{"type": "text", "text": PROMPT}}]` wit
 - the closed-set and binary prompts of `tiny-shapes`.
 
 Answers: `a red star on a grey background` (`an empty grey background` when there is no shape); `red` (`there
-is no shape`). Colours are one of {", ".join(shape_captions.COLOURS)}, named from the RGB the generator drew
-(`pytest_vlm.shape_captions.colour_name`: hue, saturation and value bands).
+is no shape`). Colours are one of {", ".join(captions.COLOURS)}, named from the RGB the generator drew
+(`pytest_vlm.captions.colour_name`: hue, saturation and value bands).
 
 ## Training
 

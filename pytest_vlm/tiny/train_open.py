@@ -10,7 +10,7 @@ always the same) and fine-tunes the whole model on four prompt kinds through the
 template, each batch one kind:
 
 * "Describe the image." -> "a red star on a grey background" (references from
-  :mod:`pytest_vlm.shape_captions`, the first, canonical one is the target);
+  :mod:`pytest_vlm.data.captions`, the first, canonical one is the target);
 * "What colour is the shape?" -> "red" ("there is no shape" on background images);
 * the closed-set and binary prompts of ``tiny-shapes`` (so it keeps classifying).
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pytest_vlm import shape_captions, shapes
+from pytest_vlm.data import captions, shapes
 from pytest_vlm.tiny import train
 
 START = Path(__file__).resolve().parent / "tiny-shapes"
@@ -104,7 +104,7 @@ def example(
     if kind == "closed":
         question, answer = train.closed_example(rng, sample.label, 0.7)
         return image, question, answer
-    return image, shape_captions.QUESTIONS[kind], shape_captions.references(sample, kind)[0]
+    return image, captions.QUESTIONS[kind], captions.references(sample, kind)[0]
 
 
 def fine_tune(model: Any, processor: Any, pool: SamplePool, cfg: OpenTrainConfig) -> None:
@@ -154,7 +154,7 @@ def evaluate_open(folder: Path, *, seed: int, difficulty: str, count: int = OPEN
     """Exact-match rates of the saved model's answers to the open questions (canonical reference)."""
     from transformers import AutoModelForImageTextToText
 
-    from pytest_vlm.models.hf_processor import load_processor
+    from pytest_vlm.models.hf.processor import load_processor
 
     model = AutoModelForImageTextToText.from_pretrained(folder).eval()
     processor = load_processor(str(folder))
@@ -162,9 +162,9 @@ def evaluate_open(folder: Path, *, seed: int, difficulty: str, count: int = OPEN
     samples = shapes.generate(count, seed=seed, classes=train.CLASSES, difficulty=difficulty)
     images = [s.image for s in samples]
     results = {}
-    for task, question in shape_captions.QUESTIONS.items():
+    for task, question in captions.QUESTIONS.items():
         answers = generate_answers(model, processor, images, [question] * count)
-        hits = [a in shape_captions.references(s, task) for a, s in zip(answers, samples)]
+        hits = [a in captions.references(s, task) for a, s in zip(answers, samples)]
         results[f"{task}_exact"] = float(np.mean(hits))
         print(f"  {task}: " + " | ".join(answers[:7]), flush=True)
     return results
@@ -174,7 +174,7 @@ def load_start() -> tuple[Any, Any]:
     """The shipped tiny-shapes model and processor, after checking they are the expected weights."""
     from transformers import AutoModelForImageTextToText
 
-    from pytest_vlm.models.hf_processor import load_processor
+    from pytest_vlm.models.hf.processor import load_processor
 
     digest = train.sha256(START / train.WEIGHTS)
     if digest != START_DIGEST:

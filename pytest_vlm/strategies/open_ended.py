@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from pytest_vlm.data.open_ended import OpenExample
 from pytest_vlm.models.base import GenerationRequest, VisionLanguageModel
-from pytest_vlm.open_ended.data import OpenExample
-from pytest_vlm.open_ended.embeddings import DEFAULT_EMBEDDING_MODEL
-from pytest_vlm.open_ended.metrics import DEFAULT_WIN_THRESHOLD
-from pytest_vlm.open_ended.scorers import SCORER_NAMES, TEXT_SCORERS, CosineSimilarity, Scorer
+from pytest_vlm.scoring.embeddings import DEFAULT_EMBEDDING_MODEL
+from pytest_vlm.scoring.open_metrics import DEFAULT_WIN_THRESHOLD
+from pytest_vlm.scoring.scorers import SCORER_NAMES, TEXT_SCORERS, CosineSimilarity, Scorer
 
 QUESTION = "{question}"
 DEFAULT_SCORERS = SCORER_NAMES
@@ -66,7 +66,7 @@ def build_scorers(params: OpenEndedParams, device: str = "cpu") -> list[Scorer]:
     scorers: list[Scorer] = []
     for name in params.scorers:
         if name == CosineSimilarity.name:
-            from pytest_vlm.open_ended.embeddings import load_embedder
+            from pytest_vlm.scoring.embeddings import load_embedder
 
             scorers.append(CosineSimilarity(load_embedder(params.embedding_model, device)))
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import colorsys
 
-from pytest_vlm.shapes import BACKGROUND, ShapeSample
+from pytest_vlm.data.shapes import BACKGROUND, ShapeSample
 
 COLOURS: tuple[str, ...] = (
     "black",

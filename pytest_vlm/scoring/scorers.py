@@ -2,7 +2,7 @@
 
 An answer's score is its best score over the image's references (any one reference may be matched).
 Text scorers are pure; the similarity scorer embeds texts with a sentence-embedding model
-(:mod:`pytest_vlm.open_ended.embeddings`).
+(:mod:`pytest_vlm.scoring.embeddings`).
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pytest_vlm.metrics import Interval, MetricInfo
-from pytest_vlm.open_ended.scorers import SCORER_NAMES
-from pytest_vlm.stats import BOOTSTRAP_RESAMPLES, bootstrap_seed, percentile_interval, resample_indices
+from pytest_vlm.scoring.intervals import BOOTSTRAP_RESAMPLES, bootstrap_seed, percentile_interval, resample_indices
+from pytest_vlm.scoring.metrics import Interval, MetricInfo
+from pytest_vlm.scoring.scorers import SCORER_NAMES
 
 DEFAULT_WIN_THRESHOLD = 0.8
 TOP_K = (1, 5, 10)

@@ -1,7 +1,7 @@
 """Open-ended data: per image an optional question and one or more reference answers.
 
 Sources: a CSV or JSONL manifest, or the generated shapes with references written by the generator
-(:mod:`pytest_vlm.shape_captions`). Everything is checked at collection, before a model loads.
+(:mod:`pytest_vlm.data.captions`). Everything is checked at collection, before a model loads.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_vlm.datasets import FileImage, GeneratedImage, generated_images, read_rows
+from pytest_vlm.data.sources import FileImage, GeneratedImage, generated_images, read_rows
 from pytest_vlm.errors import DatasetError, did_you_mean
 
 if TYPE_CHECKING:
@@ -96,13 +96,13 @@ def generated_examples(
 ) -> list[OpenExample]:
     """The first ``count`` generated shapes, each asked every one of ``questions`` (generator tasks),
     with the references the generator writes; ids are ``<image id>/<task>``."""
-    from pytest_vlm import shape_captions, shapes
+    from pytest_vlm.data import captions, shapes
 
     for task in questions:
-        if task not in shape_captions.QUESTIONS:
+        if task not in captions.QUESTIONS:
             raise DatasetError(
-                f"unknown generated question {task!r}{did_you_mean(task, shape_captions.QUESTIONS)}; "
-                f"known: {', '.join(shape_captions.QUESTIONS)}"
+                f"unknown generated question {task!r}{did_you_mean(task, captions.QUESTIONS)}; "
+                f"known: {', '.join(captions.QUESTIONS)}"
             )
     images: list[GeneratedImage] = generated_images(count, seed=seed, classes=classes, difficulty=difficulty, size=size)
     examples = []
@@ -113,8 +113,8 @@ def generated_examples(
                 OpenExample(
                     id=f"{image.id}/{task}",
                     image=image,
-                    question=shape_captions.QUESTIONS[task],
-                    references=shape_captions.references(sample, task),
+                    question=captions.QUESTIONS[task],
+                    references=captions.references(sample, task),
                 )
             )
     return examples

@@ -1,1 +1,0 @@
-"""Open-ended answers (captions, visual questions) scored against reference texts."""
