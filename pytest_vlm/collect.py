@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 from pytest_vlm.baseline import snapshots
+from pytest_vlm.data.open_ended import load_open_dataset
 from pytest_vlm.data.sources import load_dataset
 from pytest_vlm.errors import ModelError, SpecError, VlmError
 from pytest_vlm.models.aliases import DEFAULT_MODEL
 from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.models.spec import ModelSpec
+from pytest_vlm.open_runner import check_open_other_baseline, check_open_snapshot, run_open_item
 from pytest_vlm.reports.progress import progress_bar
 from pytest_vlm.reports.rows import junit_properties
 from pytest_vlm.results import ItemResult
@@ -27,6 +29,12 @@ from pytest_vlm.spec import BenchmarkSpec, StrategySpec, parse_spec
 from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
 from pytest_vlm.strategies.direct import DIRECT_BACKENDS, DirectParams
 from pytest_vlm.strategies.direct import KIND as DIRECT
+from pytest_vlm.strategies.open_ended import KIND as OPEN_ENDED
+
+
+def is_open_ended(spec: BenchmarkSpec) -> bool:
+    """Whether the spec's strategies are open_ended (spec.py refuses a mix with classification)."""
+    return spec.strategies[0].kind == OPEN_ENDED
 
 
 class VlmSpecFile(pytest.Module):
@@ -43,12 +51,14 @@ class VlmSpecFile(pytest.Module):
 
     def collect(self) -> Iterator[pytest.Item]:
         spec = parse_spec(self.path)
-        dataset = load_dataset(spec)
+        dataset = load_open_dataset(spec) if is_open_ended(spec) else load_dataset(spec)
         options = self.config.stash[OPTIONS_KEY]
         for strategy in spec.strategies:
             probe = ItemPlan(spec, dataset, strategy, ModelSpec("-", "scripted", "oracle"), spec.seed)
             try:
-                build_strategy(probe)
+                built = build_strategy(probe)
+                if strategy.kind == OPEN_ENDED:
+                    built.prompts(dataset.examples)
             except ValueError as exc:
                 raise SpecError(f"{self.path.name}: strategies.{strategy.id}", str(exc)) from None
         seed = options.seed if options.seed is not None else spec.seed
@@ -154,7 +164,8 @@ def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, sna
     try:
         model = pool.get(plan.model)
         cache = pool.result_cache() if hasattr(pool, "result_cache") else None
-        result, failures = run_item(plan, model, cache=cache, progress=bar.update if bar else None)
+        run = run_open_item if plan.strategy.kind == OPEN_ENDED else run_item
+        result, failures = run(plan, model, cache=cache, progress=bar.update if bar else None)
     except VlmError as exc:
         config.stash[RESULTS_KEY].append(replace(base, failures=(str(exc),)))
         raise
@@ -162,7 +173,9 @@ def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, sna
         if bar is not None:
             bar.close()
     result = replace(result, nodeid=base.nodeid)
-    if plan.snapshot_path is not None or plan.baseline_path is not None:
+    if plan.strategy.kind == OPEN_ENDED and (plan.snapshot_path is not None or plan.baseline_path is not None):
+        result, failures = _check_open_baseline(request, plan, result, failures, snapshot)
+    elif plan.snapshot_path is not None or plan.baseline_path is not None:
         if plan.snapshot_path is not None:
             update = config.stash[OPTIONS_KEY].update_snapshots
             state, flips, snapshot_failures, found = check_snapshot(plan, result, snapshot, update)
@@ -184,6 +197,24 @@ def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, sna
     request.node.user_properties.extend(junit_properties(result))  # shown by --junitxml and CI systems
     if failures:
         raise BenchmarkFailure("\n".join(failures))
+
+
+def _check_open_baseline(
+    request: pytest.FixtureRequest, plan: ItemPlan, result: ItemResult, failures: list[str], snapshot: Any
+) -> tuple[ItemResult, list[str]]:
+    """An open_ended item's answers against its baseline (or --vlm-baseline's), flips with thumbnails."""
+    options = request.config.stash[OPTIONS_KEY]
+    if plan.snapshot_path is not None:
+        state, flips, more, found = check_open_snapshot(plan, result, snapshot, options.update_snapshots)
+    else:
+        state, flips, more, found = check_open_other_baseline(plan, result)
+    result = replace(result, snapshot=state, flips=flips, open_comparison=found)
+    if found is not None and found.flips and options.html_path is not None:
+        from pytest_vlm.reports.html import flip_thumbnails
+
+        shown = flip_thumbnails(plan.dataset.examples, [f.image_id for f in found.flips])
+        result = replace(result, thumbnails=shown)
+    return result, failures + ([""] if failures and more else []) + more
 
 
 def strategies_for(spec: BenchmarkSpec, backend: str) -> tuple[StrategySpec, ...]:

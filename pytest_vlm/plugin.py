@@ -166,6 +166,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     from pytest_vlm.reports.terminal import write_summary
 
     write_summary(terminalreporter, summary_rows(results), comparison_lines(results))
+    from pytest_vlm.reports.open_ended import write_open_summary
+
+    write_open_summary(terminalreporter, results)
     from pytest_vlm.reports.terminal import write_extras
 
     write_extras(terminalreporter, results)

@@ -11,6 +11,7 @@ from typing import Any
 from pytest_vlm.baseline import comparison as baseline_comparison
 from pytest_vlm.baseline import snapshots
 from pytest_vlm.baseline import thresholds as gate
+from pytest_vlm.data.open_ended import OpenDataset
 from pytest_vlm.data.sources import Dataset
 from pytest_vlm.models.base import ClassifiesImages, Describes, MeasuresMemory, VisionLanguageModel
 from pytest_vlm.models.device import process_peak_rss_mb
@@ -18,7 +19,7 @@ from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.diagnostics import closed_set_diagnostics
 from pytest_vlm.scoring.intervals import metric_intervals
-from pytest_vlm.scoring.metrics import compute_metrics, worst_confusions
+from pytest_vlm.scoring.metrics import Metrics, compute_metrics, worst_confusions
 from pytest_vlm.spec import BenchmarkSpec, StrategySpec
 from pytest_vlm.strategies import STRATEGIES
 
@@ -32,7 +33,7 @@ class ItemPlan:
     """Everything one item needs, fixed at collection."""
 
     spec: BenchmarkSpec
-    dataset: Dataset
+    dataset: Dataset | OpenDataset
     strategy: StrategySpec
     model: ModelSpec
     seed: int
@@ -126,7 +127,7 @@ def run_item(
 
 
 def gate_report(checks: list[gate.Check], metrics: Any) -> list[str]:
-    """The readable threshold table, with the worst confusions."""
+    """The readable threshold table, with the worst confusions (classification metrics only)."""
     failed = len(gate.violations(checks))
     lines = [f"{failed} of {len(checks)} threshold(s) failed on {metrics.n} images:"]
     width = max(len(c.threshold.metric) for c in checks)
@@ -136,7 +137,7 @@ def gate_report(checks: list[gate.Check], metrics: Any) -> list[str]:
             f"  {c.threshold.metric:<{width}}  {c.actual:>9.4f}  {c.threshold!s:<11}  {c.margin:>+9.4f}"
             f"  {'ok' if c.passed else 'FAIL'}"
         )
-    confusions = worst_confusions(metrics)
+    confusions = worst_confusions(metrics) if isinstance(metrics, Metrics) else []
     if confusions:
         lines.append(
             "worst confusions (true -> predicted: images): " + ", ".join(f"{t} -> {p}: {n}" for t, p, n in confusions)

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pytest_vlm.scoring.normalise import normalise
 from pytest_vlm.scoring.open_metrics import paired_win_rate, wilcoxon_drop
 from pytest_vlm.scoring.scorers import CosineSimilarity, Embedder
-from pytest_vlm.strategies.answers import normalise
 from pytest_vlm.strategies.open_ended import OpenAnswer
 
 

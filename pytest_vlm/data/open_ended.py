@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_vlm.data.sources import FileImage, GeneratedImage, generated_images, read_rows
+from pytest_vlm.data.sources import FileImage, GeneratedImage, generated_images, generator_classes, read_rows
 from pytest_vlm.errors import DatasetError, did_you_mean
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from pytest_vlm.models.base import ImageSource
+    from pytest_vlm.spec import BenchmarkSpec
 
 REFERENCE_COLUMN = "reference"
 
@@ -127,3 +128,38 @@ def check_unique(examples: Sequence[OpenExample], where: str) -> None:
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
         raise DatasetError(f"{where}: duplicate image ids {', '.join(dupes)}; give each row a unique id")
+
+
+@dataclass(frozen=True)
+class OpenDataset:
+    """An open_ended benchmark's examples; it has no classes."""
+
+    examples: tuple[OpenExample, ...]
+    classes: tuple[str, ...] = ()
+
+
+def load_open_dataset(spec: BenchmarkSpec) -> OpenDataset:
+    """The examples of an open_ended spec: a manifest of references, or generated shapes with captions."""
+    from pytest_vlm.data import captions, shapes
+
+    where = f"{spec.path.name}: dataset"
+    ds = spec.dataset
+    if ds.kind == "folder":
+        raise DatasetError(
+            f"{where}: an open_ended benchmark needs reference answers: use a manifest (CSV or JSONL) or 'generated'"
+        )
+    if ds.kind == "manifest":
+        assert ds.path is not None
+        examples = manifest_examples(ds.path, where)
+    else:
+        classes = generator_classes(spec, (*shapes.SHAPES, shapes.BACKGROUND))
+        examples = generated_examples(
+            ds.count,
+            seed=ds.seed,
+            difficulty=ds.difficulty,
+            size=ds.size,
+            questions=ds.questions or tuple(captions.QUESTIONS),
+            classes=classes,
+        )
+    check_unique(examples, where)
+    return OpenDataset(tuple(examples))

@@ -171,21 +171,27 @@ def _generated(spec: BenchmarkSpec) -> tuple[list[Example], list[str]]:
     from pytest_vlm.data import shapes
 
     ds = spec.dataset
+    default = shapes.SHAPES + ((spec.background,) if spec.background else ())
+    classes = generator_classes(spec, default)
+    examples: list[Example] = list(
+        generated_images(ds.count, seed=ds.seed, classes=classes, difficulty=ds.difficulty, size=ds.size)
+    )
+    return examples, list(classes)
+
+
+def generator_classes(spec: BenchmarkSpec, default: tuple[str, ...]) -> tuple[str, ...]:
+    """The spec's classes (``default`` without), checked against what the shapes generator draws."""
+    from pytest_vlm.data import shapes
+
     allowed = (*shapes.SHAPES, shapes.BACKGROUND)
-    if spec.classes is not None:
-        classes = tuple(spec.classes)
-    else:
-        classes = shapes.SHAPES + ((spec.background,) if spec.background else ())
+    classes = tuple(spec.classes) if spec.classes is not None else default
     for name in classes:
         if name not in allowed:
             raise DatasetError(
                 f"{spec.path.name}: classes: the shapes generator cannot draw {name!r}"
                 f"{did_you_mean(name, allowed)}; it draws: {', '.join(allowed)}"
             )
-    examples: list[Example] = list(
-        generated_images(ds.count, seed=ds.seed, classes=classes, difficulty=ds.difficulty, size=ds.size)
-    )
-    return examples, list(classes)
+    return classes
 
 
 def generated_images(

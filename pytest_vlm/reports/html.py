@@ -93,7 +93,7 @@ def confusion_svg(metrics: Metrics, cell: int = 30) -> str:
     return "".join(parts)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], names: int = 1) -> str:
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[str]], names: int = 1) -> str:
     head = "".join(
         f'<th class="name">{escape(h)}</th>' if i < names else f"<th>{escape(h)}</th>" for i, h in enumerate(headers)
     )
@@ -112,7 +112,7 @@ def _summary(results: Sequence[ItemResult]) -> str:
         rows = list(group)
         out.append(f"<h2>{escape(benchmark)}</h2>")
         out.append(
-            _table(
+            html_table(
                 (
                     "model",
                     "strategy",
@@ -153,7 +153,7 @@ def _item(r: ItemResult) -> str:
     deltas = c.f1_delta if c is not None else {}
     out.append("<h3>Per class</h3>")
     out.append(
-        _table(
+        html_table(
             ("class", "precision", "recall", "F1", "F1 change vs baseline", "support"),
             [
                 (
@@ -201,7 +201,7 @@ def _item(r: ItemResult) -> str:
 def _diagnostics(d: dict[str, Any]) -> str:
     out = ["<h3>Vote agreement</h3>"]
     out.append(
-        _table(
+        html_table(
             ("votes for the prediction", "images", "accuracy"),
             [
                 (f"{h['agreed']} of {d['votes']}", str(h["images"]), f"{h['accuracy']:.3f}")
@@ -214,7 +214,7 @@ def _diagnostics(d: dict[str, Any]) -> str:
     total_right, total_wrong = sum(right) or 1, sum(wrong) or 1
     out.append("<h3>Position bias</h3><p>Where in the shown class list the chosen class sat, per vote.</p>")
     out.append(
-        _table(
+        html_table(
             ("slot", "right votes", "share of right", "wrong votes", "share of wrong"),
             [
                 (
@@ -235,7 +235,12 @@ def render_html(results: Sequence[ItemResult]) -> str:
     ordered = sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy))
     failed = sum(1 for r in ordered if r.status != "passed")
     verdict = f"{failed} of {len(ordered)} item(s) failed" if failed else f"all {len(ordered)} item(s) passed"
-    body = [f"<h1>pytest-vlm: {escape(verdict)}</h1>", _summary(ordered)] + [_item(r) for r in ordered]
+    from pytest_vlm.reports.open_ended import KIND, render_open_html
+
+    body = [f"<h1>pytest-vlm: {escape(verdict)}</h1>", _summary(ordered)] + [
+        _item(r) for r in ordered if r.kind != KIND
+    ]
+    body.append(render_open_html(ordered))
     return (
         f'<!DOCTYPE html>\n{MARKER}\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>pytest-vlm report</title><style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"

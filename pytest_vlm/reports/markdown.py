@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import groupby
 
+from pytest_vlm.reports.open_ended import render_open_markdown
 from pytest_vlm.reports.rows import summary_rows
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.metrics import Interval
@@ -31,8 +32,8 @@ def _value(value: float | None, interval: Interval | None) -> str:
 
 def render_markdown(results: Sequence[ItemResult]) -> str:
     rows = summary_rows(results)
-    failed = sum(1 for r in rows if r.status != "passed")
-    verdict = f"{failed} of {len(rows)} item(s) failed" if failed else f"all {len(rows)} item(s) passed"
+    failed = sum(1 for r in results if r.status != "passed")
+    verdict = f"{failed} of {len(results)} item(s) failed" if failed else f"all {len(results)} item(s) passed"
     out = [MARKER, f"## pytest-vlm: {verdict}", ""]
     for benchmark, group in groupby(rows, key=lambda r: r.benchmark):
         group_rows = list(group)
@@ -66,6 +67,7 @@ def render_markdown(results: Sequence[ItemResult]) -> str:
         out.append("")
     for result in sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy)):
         out += _comparison(result)
+    out += render_open_markdown(results)
     return "\n".join(out).rstrip("\n") + "\n"
 
 

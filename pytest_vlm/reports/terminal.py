@@ -20,7 +20,7 @@ from pytest_vlm.reports.rows import SummaryRow
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.metrics import Interval
 
-_STATUS_STYLE = {"passed": "green", "failed": "bold red", "error": "bold red"}
+STATUS_STYLE = {"passed": "green", "failed": "bold red", "error": "bold red"}
 _COLUMNS = (
     ("model", "left"),
     ("strategy", "left"),
@@ -41,7 +41,7 @@ def _ci(interval: Interval | None) -> str:
     return "-" if interval is None else str(interval)
 
 
-def _rate(value: float | None) -> str:
+def rate(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
@@ -62,7 +62,7 @@ _INTERVAL_COLUMNS = (
 )
 
 
-def _table(title: str, columns: Sequence[tuple[str, str]], **title_style: Any) -> Any:
+def summary_table(title: str, columns: Sequence[tuple[str, str]], **title_style: Any) -> Any:
     """A borderless table in the summary's style."""
     from rich import box
     from rich.table import Table
@@ -86,7 +86,7 @@ def _table(title: str, columns: Sequence[tuple[str, str]], **title_style: Any) -
 def _interval_table(rows: Sequence[SummaryRow]) -> Any:
     """The same rows' 95% intervals, in a table of their own: beside the metrics they would not fit
     an 80-column log."""
-    table = _table("95% intervals (accuracy: Wilson; F1: bootstrap over images)", _INTERVAL_COLUMNS)
+    table = summary_table("95% intervals (accuracy: Wilson; F1: bootstrap over images)", _INTERVAL_COLUMNS)
     for row in rows:
         table.add_row(row.model, row.strategy, _ci(row.accuracy_ci), _ci(row.macro_f1_ci), _ci(row.weighted_f1_ci))
     return table
@@ -99,16 +99,16 @@ def render_summary(rows: Sequence[SummaryRow], *, width: int, color: bool) -> li
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False)
     for benchmark, group in groupby(rows, key=lambda r: r.benchmark):
         group_rows = list(group)
-        table = _table(_title(benchmark, group_rows), _COLUMNS, title_style="bold")
+        table = summary_table(_title(benchmark, group_rows), _COLUMNS, title_style="bold")
         for row in group_rows:
-            style = _STATUS_STYLE.get(row.status, "")
+            style = STATUS_STYLE.get(row.status, "")
             table.add_row(
                 row.model,
                 row.strategy,
                 _num(row.accuracy),
                 _num(row.macro_f1),
                 _num(row.weighted_f1),
-                _rate(row.images_per_second),
+                rate(row.images_per_second),
                 f"[{style}]{row.status}[/]" if style else row.status,
                 row.baseline,
             )

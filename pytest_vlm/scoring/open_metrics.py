@@ -20,6 +20,7 @@ from pytest_vlm.scoring.scorers import SCORER_NAMES
 DEFAULT_WIN_THRESHOLD = 0.8
 TOP_K = (1, 5, 10)
 INTERVAL_METRICS = (*SCORER_NAMES, "win_rate", "paired_win_rate")
+SHARED_METRICS = ("images_per_second", "peak_memory_mb", "calls_per_image")  # classification has them too
 
 OPEN_METRICS: dict[str, MetricInfo] = {
     m.name: m
@@ -80,6 +81,11 @@ class OpenMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OpenMetrics:
+        intervals = {k: Interval(**v) for k, v in data.get("intervals", {}).items()}
+        return cls(**{**data, "intervals": intervals})
 
 
 def top_k_mean(scores: Sequence[float], k: int) -> float:

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
-from pytest_vlm.strategies.answers import normalise
+from pytest_vlm.scoring.normalise import normalise
 
 ANLS_THRESHOLD = 0.5
 

@@ -13,6 +13,7 @@ from pytest_vlm.scoring.embeddings import DEFAULT_EMBEDDING_MODEL
 from pytest_vlm.scoring.open_metrics import DEFAULT_WIN_THRESHOLD
 from pytest_vlm.scoring.scorers import SCORER_NAMES, TEXT_SCORERS, CosineSimilarity, Scorer
 
+KIND = "open_ended"
 QUESTION = "{question}"
 DEFAULT_SCORERS = SCORER_NAMES
 # A new answer whose similarity to its baseline answer is below this has changed meaning (a flip):
@@ -75,7 +76,7 @@ def build_scorers(params: OpenEndedParams, device: str = "cpu") -> list[Scorer]:
 
 
 class OpenEnded:
-    kind: ClassVar[str] = "open_ended"
+    kind: ClassVar[str] = KIND
     Params: ClassVar[type] = OpenEndedParams
 
     def __init__(self, params: OpenEndedParams, **_: Any) -> None:
@@ -84,9 +85,13 @@ class OpenEnded:
     def planned_requests(self, images: int) -> int:
         return images
 
+    def prompts(self, examples: Sequence[OpenExample]) -> list[str]:
+        """The prompt for each example; ValueError names an image the prompt cannot be filled for."""
+        return [build_prompt(self.params.prompt, ex.question, ex.id) for ex in examples]
+
     def ask(self, model: VisionLanguageModel, examples: Sequence[OpenExample]) -> list[str]:
         """The model's answers; prompts that share a start let a backend encode it once per image."""
-        prompts = [build_prompt(self.params.prompt, ex.question, ex.id) for ex in examples]
+        prompts = self.prompts(examples)
         shared = len(os.path.commonprefix(prompts)) if prompts else 0
         requests = [
             GenerationRequest(ex.image, prompt, self.params.max_new_tokens, (), shared)
@@ -94,8 +99,8 @@ class OpenEnded:
         ]
         return model.generate(requests)
 
-    def run(self, model: VisionLanguageModel, examples: Sequence[OpenExample]) -> list[OpenAnswer]:
-        answers = self.ask(model, examples)
+    def score(self, examples: Sequence[OpenExample], answers: Sequence[str]) -> list[OpenAnswer]:
+        """Each answer with every scorer's score against its example's references."""
         references = [ex.references for ex in examples]
         columns = {s.name: s.score(answers, references) for s in build_scorers(self.params)}
         return [
@@ -108,3 +113,6 @@ class OpenEnded:
             )
             for i, (ex, answer) in enumerate(zip(examples, answers))
         ]
+
+    def run(self, model: VisionLanguageModel, examples: Sequence[OpenExample]) -> list[OpenAnswer]:
+        return self.score(examples, self.ask(model, examples))
