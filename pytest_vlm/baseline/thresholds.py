@@ -38,7 +38,10 @@ def parse_threshold(metric: str, text: object) -> Threshold:
     """``("accuracy", ">= 0.9")`` -> Threshold. A bare number means "at least" (or "at most" for
     metrics where lower is better, such as ``unparseable_rate``)."""
     if metric not in KNOWN:
-        raise ValueError(f"unknown metric {metric!r}{did_you_mean(metric, KNOWN)}; known metrics: {', '.join(KNOWN)}")
+        raise ValueError(
+            f"unknown metric {metric!r}{did_you_mean(metric, KNOWN)}; known metrics: {', '.join(METRICS)}; "
+            f"of open_ended strategies: {', '.join(m for m in OPEN_METRICS if m not in METRICS)}"
+        )
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ValueError(f"expected a threshold such as '>= 0.9', got {text!r}")
     match = _THRESHOLD.match(str(text))

@@ -16,6 +16,16 @@ from itertools import groupby
 from typing import Any
 
 from pytest_vlm.reports.markdown import _value
+from pytest_vlm.reports.open_ended import (
+    HEADERS,
+    KIND,
+    MAIN,
+    TEXT,
+    measured_columns,
+    open_results,
+    open_rows,
+    with_interval,
+)
 from pytest_vlm.reports.rows import summary_rows
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.metrics import Metrics
@@ -231,12 +241,54 @@ def _diagnostics(d: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def render_open_html(results: Sequence[ItemResult]) -> str:
+    """The open-ended tables and, per item, its gates and the changed answers (old and new text)."""
+    out = []
+    for benchmark, group in groupby(open_rows(results), key=lambda r: r.benchmark):
+        rows = list(group)
+        names = measured_columns(rows, (*MAIN, *TEXT, "paired_win_rate"))
+        body = [
+            (
+                escape(r.model),
+                escape(r.strategy),
+                *(escape(with_interval(r, n)) for n in names),
+                "-" if r.images_per_second is None else f"{r.images_per_second:.1f}",
+                f'<span class="{escape(r.status)}">{escape(r.status)}</span>',
+                escape(r.baseline),
+            )
+            for r in rows
+        ]
+        headers = ("model", "strategy", *(f"{HEADERS[n]} [95% CI]" for n in names), "it/s", "status", "baseline")
+        out += [f"<h2>{escape(benchmark)} (open-ended)</h2>", html_table(headers, body, names=2)]
+    for r in open_results(results):
+        out.append(f'<h2 id="{escape(r.nodeid)}">{escape(r.benchmark)} / {escape(r.model)} / {escape(r.strategy)}</h2>')
+        if r.failures:
+            out.append(f"<pre>{escape(chr(10).join(r.failures))}</pre>")
+        c = r.open_comparison
+        if c is None:
+            continue
+        out.append(f"<h3>Against the baseline of {escape(c.baseline)}</h3><ul>")
+        for g in c.gates:
+            css, verdict = ("gate-ok", "passed") if g["passed"] else ("gate-fail", "FAILED")
+            out.append(f'<li class="{css}">{escape(g["gate"])}: {verdict}: {escape(g["detail"])}</li>')
+        out.append(f"<li>{escape(c.summary())}</li></ul>")
+        if c.flips:
+            rows_html = []
+            for f in c.flips:
+                thumb = r.thumbnails.get(f.image_id)
+                img = f'<img src="{thumb}" alt="{escape(f.image_id)}" width="48">' if thumb else ""
+                sim = "-" if f.similarity is None else f"{f.similarity:.3f}"
+                rows_html.append((f"{img} {escape(f.image_id)}", escape(f.asked), escape(f.old), escape(f.new), sim))
+            out.append(
+                html_table(("image", "question", "baseline answer", "new answer", "similarity"), rows_html, names=4)
+            )
+    return "\n".join(out)
+
+
 def render_html(results: Sequence[ItemResult]) -> str:
     ordered = sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy))
     failed = sum(1 for r in ordered if r.status != "passed")
     verdict = f"{failed} of {len(ordered)} item(s) failed" if failed else f"all {len(ordered)} item(s) passed"
-    from pytest_vlm.reports.open_ended import KIND, render_open_html
-
     body = [f"<h1>pytest-vlm: {escape(verdict)}</h1>", _summary(ordered)] + [
         _item(r) for r in ordered if r.kind != KIND
     ]

@@ -1,4 +1,5 @@
-"""Open-ended items in the reports: rows built without I/O, then terminal, Markdown and HTML renderings.
+"""Open-ended items in the reports: rows built without I/O, the terminal and Markdown renderings
+(reports/html.py renders them too).
 
 Per benchmark a table of the reference work's numbers (mean similarity, win rate, top-1/5/10), then
 the text scorers and the 95% bootstrap intervals; per item compared with a baseline, the gates and
@@ -10,7 +11,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 from itertools import groupby
 from typing import Any
 
@@ -89,12 +89,12 @@ def _num(row: OpenRow, name: str) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _with_ci(row: OpenRow, name: str) -> str:
+def with_interval(row: OpenRow, name: str) -> str:
     interval = row.intervals.get(name)
     return _num(row, name) + (f" {interval}" if interval is not None and name in row.values else "")
 
 
-def _columns(rows: Sequence[OpenRow], names: Sequence[str]) -> list[str]:
+def measured_columns(rows: Sequence[OpenRow], names: Sequence[str]) -> list[str]:
     return [n for n in names if any(n in r.values for r in rows)]
 
 
@@ -110,7 +110,7 @@ def render_open_terminal(results: Sequence[ItemResult], *, width: int, color: bo
         rows = list(group)
         sizes = sorted({r.n for r in rows if r.n is not None})
         title = f"{benchmark} ({', '.join(map(str, sizes))} answers, open-ended)" if sizes else benchmark
-        main = _columns(rows, TERMINAL_FIRST)
+        main = measured_columns(rows, TERMINAL_FIRST)
         columns = [("model", "left"), ("strategy", "left"), *((HEADERS[n], "right") for n in main)]
         first = summary_table(
             title, [*columns, ("it/s", "right"), ("status", "left"), ("baseline", "left")], title_style="bold"
@@ -127,7 +127,7 @@ def render_open_terminal(results: Sequence[ItemResult], *, width: int, color: bo
                 row.baseline,
             )
         console.print(first)
-        text = _columns(rows, TERMINAL_SECOND)
+        text = measured_columns(rows, TERMINAL_SECOND)
         if text:
             second = summary_table(
                 "top-k similarity and text scores",
@@ -187,13 +187,13 @@ def render_open_markdown(results: Sequence[ItemResult]) -> list[str]:
     out: list[str] = []
     for benchmark, group in groupby(open_rows(results), key=lambda r: r.benchmark):
         rows = list(group)
-        names = _columns(rows, (*MAIN, *TEXT, "paired_win_rate"))
+        names = measured_columns(rows, (*MAIN, *TEXT, "paired_win_rate"))
         out += [f"### {benchmark} (open-ended)", ""]
         out.append("| model | strategy | " + " | ".join(HEADERS[n] for n in names) + " | it/s | status | baseline |")
         out.append("|---" * (len(names) + 5) + "|")
         for row in rows:
             speed = "-" if row.images_per_second is None else f"{row.images_per_second:.1f}"
-            cells = (row.model, row.strategy, *(_with_ci(row, n) for n in names), speed, row.status, row.baseline)
+            cells = (row.model, row.strategy, *(with_interval(row, n) for n in names), speed, row.status, row.baseline)
             out.append("| " + " | ".join(_md(c) for c in cells) + " |")
         out.append("")
     for r in open_results(results):
@@ -214,49 +214,3 @@ def render_open_markdown(results: Sequence[ItemResult]) -> list[str]:
             out += ["", "</details>"]
         out.append("")
     return out
-
-
-def render_open_html(results: Sequence[ItemResult]) -> str:
-    """The open-ended tables and, per item, its gates and the changed answers (old and new text)."""
-    from pytest_vlm.reports.html import html_table
-
-    out = []
-    for benchmark, group in groupby(open_rows(results), key=lambda r: r.benchmark):
-        rows = list(group)
-        names = _columns(rows, (*MAIN, *TEXT, "paired_win_rate"))
-        body = [
-            (
-                escape(r.model),
-                escape(r.strategy),
-                *(escape(_with_ci(r, n)) for n in names),
-                "-" if r.images_per_second is None else f"{r.images_per_second:.1f}",
-                f'<span class="{escape(r.status)}">{escape(r.status)}</span>',
-                escape(r.baseline),
-            )
-            for r in rows
-        ]
-        headers = ("model", "strategy", *(f"{HEADERS[n]} [95% CI]" for n in names), "it/s", "status", "baseline")
-        out += [f"<h2>{escape(benchmark)} (open-ended)</h2>", html_table(headers, body, names=2)]
-    for r in open_results(results):
-        out.append(f'<h2 id="{escape(r.nodeid)}">{escape(r.benchmark)} / {escape(r.model)} / {escape(r.strategy)}</h2>')
-        if r.failures:
-            out.append(f"<pre>{escape(chr(10).join(r.failures))}</pre>")
-        c = r.open_comparison
-        if c is None:
-            continue
-        out.append(f"<h3>Against the baseline of {escape(c.baseline)}</h3><ul>")
-        for g in c.gates:
-            css, verdict = ("gate-ok", "passed") if g["passed"] else ("gate-fail", "FAILED")
-            out.append(f'<li class="{css}">{escape(g["gate"])}: {verdict}: {escape(g["detail"])}</li>')
-        out.append(f"<li>{escape(c.summary())}</li></ul>")
-        if c.flips:
-            rows_html = []
-            for f in c.flips:
-                thumb = r.thumbnails.get(f.image_id)
-                img = f'<img src="{thumb}" alt="{escape(f.image_id)}" width="48">' if thumb else ""
-                sim = "-" if f.similarity is None else f"{f.similarity:.3f}"
-                rows_html.append((f"{img} {escape(f.image_id)}", escape(f.asked), escape(f.old), escape(f.new), sim))
-            out.append(
-                html_table(("image", "question", "baseline answer", "new answer", "similarity"), rows_html, names=4)
-            )
-    return "\n".join(out)

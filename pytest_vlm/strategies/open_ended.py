@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from pytest_vlm.data.open_ended import OpenExample
-from pytest_vlm.models.base import GenerationRequest, VisionLanguageModel
+from pytest_vlm.models.base import GenerationRequest, ImageSource, VisionLanguageModel
 from pytest_vlm.scoring.embeddings import DEFAULT_EMBEDDING_MODEL
 from pytest_vlm.scoring.open_metrics import DEFAULT_WIN_THRESHOLD
 from pytest_vlm.scoring.scorers import SCORER_NAMES, TEXT_SCORERS, CosineSimilarity, Scorer
@@ -38,6 +37,19 @@ class OpenEndedParams:
             value = getattr(self, name)
             if not -1.0 <= value <= 1.0:
                 raise ValueError(f"{name} is a cosine similarity, between -1 and 1; got {value}")
+
+
+class OpenExample(Protocol):
+    """A question about an image and its reference answers (data/open_ended.py makes them)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def image(self) -> ImageSource: ...
+    @property
+    def question(self) -> str | None: ...
+    @property
+    def references(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
