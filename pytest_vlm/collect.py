@@ -225,5 +225,7 @@ def strategies_for(spec: BenchmarkSpec, backend: str) -> tuple[StrategySpec, ...
     """
     if backend not in DIRECT_BACKENDS:
         return tuple(s for s in spec.strategies if s.kind != DIRECT)
+    if is_open_ended(spec):  # a classifier cannot answer open questions
+        return ()
     own = tuple(s for s in spec.strategies if s.kind == DIRECT)
     return own or (StrategySpec(DIRECT, DIRECT, DirectParams(), spec.thresholds),)
