@@ -19,7 +19,7 @@ from pytest_vlm.baseline import thresholds as gate
 from pytest_vlm.models.base import Describes, MeasuresMemory, VisionLanguageModel
 from pytest_vlm.models.device import process_peak_rss_mb
 from pytest_vlm.results import ItemResult
-from pytest_vlm.runner import ItemPlan, build_strategy, gate_report
+from pytest_vlm.runner import ItemPlan, build_strategy, gate_report, read_other_baseline
 from pytest_vlm.scoring.open_metrics import compute_open_metrics
 from pytest_vlm.scoring.scorers import CosineSimilarity
 from pytest_vlm.strategies.open_ended import OpenEndedParams
@@ -192,19 +192,7 @@ def check_open_other_baseline(plan: ItemPlan, result: ItemResult) -> Outcome:
     """--vlm-baseline: the answers against another model's stored answers, only ever read."""
     path, name = plan.baseline_path, plan.baseline_model
     assert path is not None and name is not None
-    try:
-        baseline = snapshots.read_baseline(path)
-    except ValueError as exc:
-        return "error", 0, [str(exc)], None
+    baseline, state, failures = read_other_baseline(plan)
     if baseline is None:
-        return (
-            "missing",
-            0,
-            [
-                f"no baseline of {name} on {plan.spec.name} / {plan.strategy.id} to compare with "
-                f"(--vlm-baseline {name}): {path} does not exist.",
-                f"Record it first: pytest {plan.spec.path} --vlm-model {name} --vlm-update-snapshots",
-            ],
-            None,
-        )
+        return state, 0, failures, None
     return _verdict(plan, _compare(plan, baseline, result, path, name), path, name)

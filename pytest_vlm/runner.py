@@ -212,27 +212,35 @@ def check_snapshot(
     return "changed", flips, failures, found
 
 
+def read_other_baseline(plan: ItemPlan) -> tuple[dict[str, Any] | None, str, list[str]]:
+    """--vlm-baseline's stored file; without one, the state ("error", "missing") and what to do."""
+    path, name = plan.baseline_path, plan.baseline_model
+    try:
+        baseline = snapshots.read_baseline(path) if path is not None else None
+    except ValueError as exc:
+        return None, "error", [str(exc)]
+    if baseline is None:
+        return (
+            None,
+            "missing",
+            [
+                f"no baseline of {name} on {plan.spec.name} / {plan.strategy.id} to compare with "
+                f"(--vlm-baseline {name}): {path} does not exist.",
+                f"Record it first: pytest {plan.spec.path} --vlm-model {name} --vlm-update-snapshots",
+            ],
+        )
+    return baseline, "", []
+
+
 def check_other_baseline(
     plan: ItemPlan, result: ItemResult
 ) -> tuple[str, int, list[str], baseline_comparison.Comparison | None]:
     """--vlm-baseline: compare with another model's stored baseline, which is only ever read."""
     path, name = plan.baseline_path, plan.baseline_model
     assert path is not None and name is not None
-    try:
-        baseline = snapshots.read_baseline(path)
-    except ValueError as exc:
-        return "error", 0, [str(exc)], None
+    baseline, state, failures = read_other_baseline(plan)
     if baseline is None:
-        return (
-            "missing",
-            0,
-            [
-                f"no baseline of {name} on {plan.spec.name} / {plan.strategy.id} to compare with "
-                f"(--vlm-baseline {name}): {path} does not exist.",
-                f"Record it first: pytest {plan.spec.path} --vlm-model {name} --vlm-update-snapshots",
-            ],
-            None,
-        )
+        return state, 0, failures, None
     diff = snapshots.diff_baseline(baseline, result.predictions)
     found = _compare(plan, baseline, result, path, name)
     flips = len(diff.flips)

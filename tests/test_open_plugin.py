@@ -204,3 +204,15 @@ def test_a_missing_embedding_package_says_what_to_install(monkeypatch: pytest.Mo
     ):
         embeddings.default_model_path()
     embeddings.load_embedder.cache_clear()
+
+
+def test_answers_do_not_depend_on_prefix_reuse_or_batch_size(recorded: pytest.Pytester) -> None:
+    def answers(*options: str) -> dict[str, str]:
+        out = recorded.path / "out.json"
+        recorded.runpytest("-p", "no:randomly", "--vlm-no-cache", "--vlm-json", str(out), *options)
+        (item,) = json.loads(out.read_text())["results"]
+        return {a["image_id"]: a["answer"] for a in item["answers"]}
+
+    reused = answers()
+    assert answers("--vlm-prefix-reuse", "off") == reused
+    assert answers("--vlm-batch-size", "3") == reused
