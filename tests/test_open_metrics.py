@@ -13,6 +13,7 @@ from pytest_vlm.scoring.open_metrics import (
     OPEN_METRICS,
     compute_open_metrics,
     paired_win_rate,
+    snapped,
     top_k_mean,
     wilcoxon_drop,
 )
@@ -116,3 +117,14 @@ def test_wilcoxon_drop_matches_the_exact_null_distribution():
     assert (test.n_nonzero, test.worse, test.better) == (8, 6, 2) and test.dropped and test.p_worse < 0.05
     assert wilcoxon_drop(old, old).p_worse == 1.0
     assert wilcoxon_drop(old, new).p_worse > 0.9  # an improvement is not a drop
+
+
+def test_scores_within_the_stored_precision_of_the_baseline_tie():
+    new = [0.8473452, 0.5, 0.9]
+    old = [0.847345, 0.4, 0.95]
+    assert paired_win_rate(snapped(new, old), old) == pytest.approx((0.5 + 1 + 0) / 3)
+    assert paired_win_rate(new, old) == pytest.approx((1 + 1 + 0) / 3)  # what snapping prevents
+    m = compute_open_metrics(
+        ["a", "b", "c"], {"similarity": new}, baseline_similarity=old, seconds=1.0, calls=3, peak_memory_mb=0.0
+    )
+    assert m.paired_win_rate == pytest.approx(0.5)

@@ -116,7 +116,7 @@ def test_reports_show_the_metrics_and_both_texts_of_a_flip(recorded: pytest.Pyte
     md, html = recorded.path / "r.md", recorded.path / "r.html"
     result = recorded.runpytest("-p", "no:randomly", "--vlm-markdown", str(md), "--vlm-html", str(html))
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["caps (14 answers, open-ended)", "*similarity*win rate*exact*", "*95% intervals*"])
+    result.stdout.fnmatch_lines(["caps (14 answers, open-ended)", "*cos sim*win rate*exact*", "*95% intervals*"])
     new = json.loads(path.read_text())  # a failed run leaves the baseline alone
     assert new[image]["answer"] == "there is no shape"
     text = md.read_text()

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_vlm.scoring.normalise import normalise
-from pytest_vlm.scoring.open_metrics import paired_win_rate, wilcoxon_drop
+from pytest_vlm.scoring.open_metrics import paired_win_rate, snapped, wilcoxon_drop
 from pytest_vlm.scoring.scorers import CosineSimilarity, Embedder
 from pytest_vlm.strategies.open_ended import OpenAnswer
 
@@ -121,7 +121,7 @@ def compare_answers(
         if (s < flip_threshold if s is not None else normalise(o) != normalise(a.answer))
     )
     old_scores = [float(baseline[a.image_id].get("scores", {}).get(score, 0.0)) for a in common]
-    new_scores = [a.scores.get(score, 0.0) for a in common]
+    new_scores = snapped([a.scores.get(score, 0.0) for a in common], old_scores)
     test = wilcoxon_drop(new_scores, old_scores) if common else None
     current = {a.image_id for a in answers}
     return OpenComparison(

@@ -111,7 +111,9 @@ def render_open_terminal(results: Sequence[ItemResult], *, width: int, color: bo
         sizes = sorted({r.n for r in rows if r.n is not None})
         title = f"{benchmark} ({', '.join(map(str, sizes))} answers, open-ended)" if sizes else benchmark
         main = measured_columns(rows, TERMINAL_FIRST)
-        columns = [("model", "left"), ("strategy", "left"), *((HEADERS[n], "right") for n in main)]
+        # "cos sim": the mean similarity, short so that the row fits 80 columns
+        heads = {**HEADERS, "similarity": "cos sim"}
+        columns = [("model", "left"), ("strategy", "left"), *((heads[n], "right") for n in main)]
         first = summary_table(
             title, [*columns, ("it/s", "right"), ("status", "left"), ("baseline", "left")], title_style="bold"
         )

@@ -97,6 +97,14 @@ def win_rate(scores: Sequence[float], threshold: float) -> float:
     return sum(1 for s in scores if s > threshold) / len(scores)
 
 
+SCORE_TOLERANCE = 1e-6  # baselines store scores to 6 decimals; embeddings differ in the 7th across machines
+
+
+def snapped(new: Sequence[float], old: Sequence[float]) -> list[float]:
+    """``new`` with every score within SCORE_TOLERANCE of its ``old`` one replaced by it: a tie, not a change."""
+    return [o if abs(n - o) <= SCORE_TOLERANCE else n for n, o in zip(new, old)]
+
+
 def paired_win_rate(new: Sequence[float], old: Sequence[float]) -> float:
     if len(new) != len(old) or not new:
         raise ValueError(f"a paired win rate needs equally many scores, got {len(new)} and {len(old)}")
@@ -124,7 +132,8 @@ def _bootstrap(
         intervals["win_rate"] = percentile_interval((similarity[indices] > win_threshold).mean(axis=1))
         if baseline is not None:
             old = np.asarray([baseline[i] for i in order], dtype=float)
-            wins = np.where(similarity > old, 1.0, np.where(similarity == old, 0.5, 0.0))
+            new = np.asarray(snapped(similarity.tolist(), old.tolist()))
+            wins = np.where(new > old, 1.0, np.where(new == old, 0.5, 0.0))
             intervals["paired_win_rate"] = percentile_interval(wins[indices].mean(axis=1))
     return intervals
 
@@ -160,7 +169,7 @@ def compute_open_metrics(
         paired_win_rate=(
             None
             if similarity is None or baseline_similarity is None
-            else paired_win_rate(similarity, baseline_similarity)
+            else paired_win_rate(snapped(similarity, baseline_similarity), baseline_similarity)
         ),
         images_per_second=n / seconds if seconds > 0 else float("inf"),
         peak_memory_mb=float(peak_memory_mb),

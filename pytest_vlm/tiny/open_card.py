@@ -35,7 +35,7 @@ One user message `[{{"type": "image"}}, {{"type": "text", "text": PROMPT}}]` wit
 
 Answers: `a red star on a grey background` (`an empty grey background` when there is no shape); `red` (`there
 is no shape`). Colours are one of {", ".join(captions.COLOURS)}, named from the RGB the generator drew
-(`pytest_vlm.captions.colour_name`: hue, saturation and value bands).
+(`pytest_vlm.data.captions.colour_name`: hue, saturation and value bands).
 
 ## Training
 
