@@ -10,6 +10,17 @@ from pathlib import Path
 
 import pytest
 
+# pytester's in-process runs unload the modules each inner run imported, and torch's C extension
+# cannot be imported twice in one process: load it, the model classes and the embedder up front.
+import torch  # noqa: F401  isort: skip
+import scipy.stats  # noqa: F401  isort: skip
+from transformers import Qwen2VLForConditionalGeneration, Qwen2VLProcessor  # noqa: F401  isort: skip
+
+try:
+    import sentence_transformers  # noqa: F401
+except ImportError:  # the tests that need it skip (outside CI) with the reason
+    pass
+
 SPEC = """
 dataset: {generated: shapes, count: 7, seed: 2026, questions: [describe, colour]}
 models: [tiny-shapes-open]
@@ -104,7 +115,7 @@ def test_json_similarity_metrics_match_sentence_transformers_directly(recorded: 
     assert metrics["top"]["top1"] == pytest.approx(best[0], abs=1e-5)
     assert metrics["top"]["top5"] == pytest.approx(np.mean(best[:5]), abs=1e-5)
     assert metrics["top"]["top10"] == pytest.approx(np.mean(best[:10]), abs=1e-5)
-    assert metrics["means"]["exact_match"] > 0.5  # tiny-shapes-open answers with the generator's words
+    assert 0 < metrics["means"]["exact_match"] < 1  # some answers are word for word a reference
 
 
 def test_reports_show_the_metrics_and_both_texts_of_a_flip(recorded: pytest.Pytester) -> None:
