@@ -22,8 +22,8 @@ MAIN = ("similarity", "win_rate", "top1", "top5", "top10")
 TEXT = ("exact_match", "contains", "token_f1", "anls")
 # The terminal splits them so that each table fits an 80-column CI log.
 TERMINAL_FIRST = ("similarity", "win_rate", "exact_match")
-TERMINAL_SECOND = ("top1", "top5", "top10", "contains", "token_f1", "anls", "paired_win_rate")
-TERMINAL_INTERVALS = ("similarity", "win_rate", "exact_match", "paired_win_rate")
+TERMINAL_SECOND = ("top1", "top5", "top10", "contains", "token_f1", "anls")
+TERMINAL_INTERVALS = ("similarity", "win_rate", "exact_match")
 HEADERS = {
     "similarity": "similarity",
     "win_rate": "win rate",
@@ -147,6 +147,19 @@ def render_open_terminal(results: Sequence[ItemResult], *, width: int, color: bo
             for row in rows:
                 third.add_row(row.model, row.strategy, *(str(row.intervals.get(n, "-")) for n in ranged))
             console.print(third)
+        if any("paired_win_rate" in r.values for r in rows):
+            paired = summary_table(
+                "against the baseline's answers (ties count 1/2)",
+                [("model", "left"), ("strategy", "left"), ("paired win rate", "right"), ("95% interval", "right")],
+            )
+            for row in rows:
+                paired.add_row(
+                    row.model,
+                    row.strategy,
+                    _num(row, "paired_win_rate"),
+                    str(row.intervals.get("paired_win_rate", "-")),
+                )
+            console.print(paired)
     return [line.rstrip() for line in buffer.getvalue().strip("\n").split("\n")] if buffer.getvalue() else []
 
 
