@@ -174,8 +174,8 @@ def _int_list(value: Any, where: _Where) -> tuple[int, ...]:
 
 TOP_LEVEL_KEYS: tuple[str, ...] = ("name", "description", "dataset", "classes", "background", "strategies")
 TOP_LEVEL_KEYS += ("thresholds", "models", "snapshot", "seed", "baseline", "trust_remote_code")
-DATASET_KEYS = (*DATASET_KINDS, "count", "seed", "difficulty", "size", "max_per_class", "rename", *HF_OPTION_KEYS)
-DATASET_KEYS += ("questions",)
+DATASET_KEYS: tuple[str, ...] = (*DATASET_KINDS, "count", "seed", "difficulty", "size", "max_per_class", "rename")
+DATASET_KEYS += (*HF_OPTION_KEYS, "questions")
 
 
 def parse_spec(path: Path) -> BenchmarkSpec:
