@@ -162,8 +162,8 @@ def _collect_error(pytester: pytest.Pytester, spec: str) -> str:
         ),
         (
             "dataset: {folder: imgs}\nstrategies: [open_ended]\n",
-            "caps.vlm.yaml: dataset: an open_ended benchmark needs reference answers: use a manifest (CSV or JSONL) "
-            "or 'generated'",
+            "caps.vlm.yaml: dataset: an open_ended benchmark needs reference answers: use a manifest (CSV or JSONL), "
+            "an hf_dataset with a references column, or 'generated'",
         ),
         (
             "dataset: {manifest: m.jsonl}\nstrategies: [open_ended]\n",

@@ -146,9 +146,15 @@ def load_open_dataset(spec: BenchmarkSpec) -> OpenDataset:
     ds = spec.dataset
     if ds.kind == "folder":
         raise DatasetError(
-            f"{where}: an open_ended benchmark needs reference answers: use a manifest (CSV or JSONL) or 'generated'"
+            f"{where}: an open_ended benchmark needs reference answers: use a manifest (CSV or JSONL), "
+            "an hf_dataset with a references column, or 'generated'"
         )
-    if ds.kind == "manifest":
+    if ds.kind == "hf_dataset":
+        from pytest_vlm.data.hf_datasets import hf_open_rows
+
+        assert ds.hf is not None
+        examples = [OpenExample(i.id, i, q, refs) for i, q, refs in hf_open_rows(ds.hf, where)]
+    elif ds.kind == "manifest":
         assert ds.path is not None
         examples = manifest_examples(ds.path, where)
     else:

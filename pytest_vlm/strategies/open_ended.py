@@ -74,14 +74,14 @@ def build_prompt(template: str, question: str | None, image_id: str) -> str:
     return template.replace(QUESTION, question)
 
 
-def build_scorers(params: OpenEndedParams, device: str = "cpu") -> list[Scorer]:
+def build_scorers(params: OpenEndedParams) -> list[Scorer]:
     """The scorers the params name, in that order (the embedding model loads once per process)."""
     scorers: list[Scorer] = []
     for name in params.scorers:
         if name == CosineSimilarity.name:
             from pytest_vlm.scoring.embeddings import load_embedder
 
-            scorers.append(CosineSimilarity(load_embedder(params.embedding_model, device)))
+            scorers.append(CosineSimilarity(load_embedder(params.embedding_model)))
         else:
             scorers.append(TEXT_SCORERS[name]())
     return scorers
