@@ -7,7 +7,6 @@ answer fell below the strategy's ``flip_threshold``. A reworded answer passes.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -16,10 +15,9 @@ from typing import Any
 from pytest_vlm.baseline import answers as answer_baselines
 from pytest_vlm.baseline import snapshots
 from pytest_vlm.baseline import thresholds as gate
-from pytest_vlm.models.base import Describes, MeasuresMemory, VisionLanguageModel
-from pytest_vlm.models.device import process_peak_rss_mb
+from pytest_vlm.models.base import Describes, VisionLanguageModel
 from pytest_vlm.results import ItemResult
-from pytest_vlm.runner import ItemPlan, build_strategy, gate_report, read_other_baseline
+from pytest_vlm.runner import ItemPlan, build_strategy, gate_report, read_other_baseline, timed_run
 from pytest_vlm.scoring.open_metrics import compute_open_metrics
 from pytest_vlm.scoring.scorers import CosineSimilarity
 from pytest_vlm.strategies.open_ended import OpenEndedParams
@@ -51,25 +49,15 @@ def run_open_item(
     progress: Callable[[int, int | None], None] | None = None,
 ) -> tuple[ItemResult, list[str]]:
     """Ask, score and check the thresholds (paired ones against the stored baseline's scores)."""
-    from pytest_vlm.models.cache.results import CachingModel, wrap
+    from pytest_vlm.models.cache.results import CachingModel
 
     strategy = build_strategy(plan)
     params: OpenEndedParams = strategy.params
     examples = plan.dataset.examples
-    done = [0]
-
-    def advance(count: int) -> None:
-        done[0] += count
-        if progress is not None:
-            progress(done[0], len(examples))
-
-    asked = wrap(model, cache, progress=advance)
-    if isinstance(model, MeasuresMemory):
-        model.reset_peak_memory()
-    start = time.perf_counter()
-    texts = strategy.ask(asked, examples)
-    seconds = time.perf_counter() - start  # the model's time; scoring (embeddings) is not the model's speed
-    memory = model.peak_memory_mb() if isinstance(model, MeasuresMemory) else process_peak_rss_mb()
+    # Timed: the model's answers only; scoring (embeddings) is not the model's speed.
+    texts, seconds, memory, asked = timed_run(
+        model, cache, progress, len(examples), lambda m: strategy.ask(m, examples)
+    )
     answers = strategy.score(examples, texts)
     ids = [a.image_id for a in answers]
     baseline = _read(_baseline_path(plan))

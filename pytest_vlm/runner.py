@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_vlm.baseline import comparison as baseline_comparison
 from pytest_vlm.baseline import snapshots
@@ -22,6 +22,8 @@ from pytest_vlm.scoring.intervals import metric_intervals
 from pytest_vlm.scoring.metrics import Metrics, compute_metrics, worst_confusions
 from pytest_vlm.spec import BenchmarkSpec, StrategySpec
 from pytest_vlm.strategies import STRATEGIES
+
+T = TypeVar("T")
 
 
 class BenchmarkFailure(AssertionError):
@@ -51,25 +53,17 @@ def build_strategy(plan: ItemPlan) -> Any:
     return cls(plan.strategy.params, classes=plan.dataset.classes, background=plan.spec.background, seed=plan.seed)
 
 
-def run_item(
-    plan: ItemPlan,
+def timed_run(
     model: VisionLanguageModel,
-    *,
-    cache: Any = None,
-    progress: Callable[[int, int | None], None] | None = None,
-) -> tuple[ItemResult, list[str]]:
-    """Run the strategy, score it and check the thresholds. Returns the result and its failure lines
-    (empty when every threshold holds); the snapshot is checked by the caller.
+    cache: Any,
+    progress: Callable[[int, int | None], None] | None,
+    total: int | None,
+    run: Callable[[Any], T],
+) -> tuple[T, float, float, Any]:
+    """``run(asked)``, where ``asked`` is ``model`` behind the result cache, reporting progress out of
+    ``total`` requests; returns its value, the seconds it took, the peak memory (MiB) and ``asked``."""
+    from pytest_vlm.models.cache.results import wrap
 
-    ``cache`` (models/cache/results.py's ResultCache) serves answers already computed; ``progress`` is called
-    with (requests answered so far, requests planned or None) as chunks of answers come in."""
-    from pytest_vlm.models.cache.results import CachingModel, wrap
-    from pytest_vlm.scoring import sweep
-
-    strategy = build_strategy(plan)
-    examples = plan.dataset.examples
-    planned = getattr(strategy, "planned_requests", None)
-    total = planned(len(examples)) + sweep.planned_requests(plan) if planned else None
     done = [0]
 
     def advance(count: int) -> None:
@@ -82,9 +76,32 @@ def run_item(
     if isinstance(model, MeasuresMemory):
         model.reset_peak_memory()
     start = time.perf_counter()
-    predictions = strategy.run(asked, examples)
+    value = run(asked)
     seconds = time.perf_counter() - start
     memory = model.peak_memory_mb() if isinstance(model, MeasuresMemory) else process_peak_rss_mb()
+    return value, seconds, memory, asked
+
+
+def run_item(
+    plan: ItemPlan,
+    model: VisionLanguageModel,
+    *,
+    cache: Any = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> tuple[ItemResult, list[str]]:
+    """Run the strategy, score it and check the thresholds. Returns the result and its failure lines
+    (empty when every threshold holds); the snapshot is checked by the caller.
+
+    ``cache`` (models/cache/results.py's ResultCache) serves answers already computed; ``progress`` is called
+    with (requests answered so far, requests planned or None) as chunks of answers come in."""
+    from pytest_vlm.models.cache.results import CachingModel
+    from pytest_vlm.scoring import sweep
+
+    strategy = build_strategy(plan)
+    examples = plan.dataset.examples
+    planned = getattr(strategy, "planned_requests", None)
+    total = planned(len(examples)) + sweep.planned_requests(plan) if planned else None
+    predictions, seconds, memory, asked = timed_run(model, cache, progress, total, lambda m: strategy.run(m, examples))
     metrics = compute_metrics(
         [p.label for p in predictions],
         [p.prediction for p in predictions],
