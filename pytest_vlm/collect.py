@@ -21,6 +21,7 @@ from pytest_vlm.models.aliases import DEFAULT_MODEL
 from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.open_runner import check_open_other_baseline, check_open_snapshot, run_open_item
+from pytest_vlm.printable import printable
 from pytest_vlm.reports.progress import progress_bar
 from pytest_vlm.reports.rows import junit_properties
 from pytest_vlm.results import ItemResult
@@ -112,7 +113,7 @@ class VlmSpecFile(pytest.Module):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         if isinstance(excinfo.value, VlmError):
-            return str(excinfo.value)
+            return printable(str(excinfo.value))
         return super().repr_failure(excinfo)
 
 
@@ -130,7 +131,9 @@ class VlmItem(pytest.Function):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         if isinstance(excinfo.value, (BenchmarkFailure, VlmError)):
-            return f"{self.plan.spec.name} on {self.plan.model.name} with {self.plan.strategy.id}:\n{excinfo.value}"
+            return printable(
+                f"{self.plan.spec.name} on {self.plan.model.name} with {self.plan.strategy.id}:\n{excinfo.value}"
+            )
         return super().repr_failure(excinfo)
 
 
@@ -152,27 +155,51 @@ def _benchmark_function(plan: ItemPlan) -> Callable[..., None]:
 def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, snapshot: Any) -> None:
     """Run one item and record its result, whatever happens; raise when it must fail."""
     config = request.config
-    base = ItemResult(
-        nodeid=request.node.nodeid,
+    try:
+        result, failures = _run_and_check(request, plan, pool, snapshot)
+    except Exception as exc:
+        record_error(request.node, exc)
+        raise
+    nodeid = request.node.nodeid
+    result = replace(result, nodeid=nodeid, status="failed" if failures else "passed", failures=tuple(failures))
+    config.stash[RESULTS_KEY].append(result)
+    request.node.user_properties.extend(junit_properties(result))  # shown by --junitxml and CI systems
+    if failures:
+        raise BenchmarkFailure("\n".join(failures))
+
+
+def record_error(item: VlmItem, exc: BaseException) -> None:
+    """The row of an item that could not finish: every item has one in every report, whatever went
+    wrong (ours, a VlmError, or not; in the item or in a fixture it needs)."""
+    plan = item.plan
+    failure = str(exc) if isinstance(exc, VlmError) else f"{type(exc).__name__}: {exc}"
+    crashed = ItemResult(
+        nodeid=item.nodeid,
         benchmark=plan.spec.name,
         model=plan.model.name,
         strategy=plan.strategy.id,
         kind=plan.strategy.kind,
         status="error",
+        failures=(failure,),
     )
+    item.config.stash[RESULTS_KEY].append(crashed)
+    item.user_properties.extend(junit_properties(crashed))
+
+
+def _run_and_check(
+    request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, snapshot: Any
+) -> tuple[ItemResult, list[str]]:
+    """Run the item, then check its baseline; returns the result and its failure lines."""
+    config = request.config
     bar = progress_bar(config, plan.name)
     try:
         model = pool.get(plan.model)
         cache = pool.result_cache() if hasattr(pool, "result_cache") else None
         run = run_open_item if plan.strategy.kind == OPEN_ENDED else run_item
         result, failures = run(plan, model, cache=cache, progress=bar.update if bar else None)
-    except VlmError as exc:
-        config.stash[RESULTS_KEY].append(replace(base, failures=(str(exc),)))
-        raise
     finally:
         if bar is not None:
             bar.close()
-    result = replace(result, nodeid=base.nodeid)
     if plan.strategy.kind == OPEN_ENDED and (plan.snapshot_path is not None or plan.baseline_path is not None):
         result, failures = _check_open_baseline(request, plan, result, failures, snapshot)
     elif plan.snapshot_path is not None or plan.baseline_path is not None:
@@ -185,35 +212,25 @@ def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, sna
             failures.append("")
         failures += snapshot_failures
         result = replace(result, snapshot=state, flips=flips, comparison=found)
-        if found is not None and found.flips and config.stash[OPTIONS_KEY].html_path is not None:
-            from pytest_vlm.reports.html import flip_thumbnails
-
-            shown = flip_thumbnails(plan.dataset.examples, [f.image_id for f in found.flips])
-            result = replace(result, thumbnails=shown)
     else:
         result = replace(result, snapshot="off")
-    result = replace(result, status="failed" if failures else "passed", failures=tuple(failures))
-    config.stash[RESULTS_KEY].append(result)
-    request.node.user_properties.extend(junit_properties(result))  # shown by --junitxml and CI systems
-    if failures:
-        raise BenchmarkFailure("\n".join(failures))
+    if config.stash[OPTIONS_KEY].html_path is not None:
+        from pytest_vlm.reports.html import item_thumbnails, shown_images
+
+        result = replace(result, thumbnails=item_thumbnails(plan.dataset.examples, shown_images(result)))
+    return result, failures
 
 
 def _check_open_baseline(
     request: pytest.FixtureRequest, plan: ItemPlan, result: ItemResult, failures: list[str], snapshot: Any
 ) -> tuple[ItemResult, list[str]]:
-    """An open_ended item's answers against its baseline (or --vlm-baseline's), flips with thumbnails."""
+    """An open_ended item's answers against its baseline (or --vlm-baseline's)."""
     options = request.config.stash[OPTIONS_KEY]
     if plan.snapshot_path is not None:
         state, flips, more, found = check_open_snapshot(plan, result, snapshot, options.update_snapshots)
     else:
         state, flips, more, found = check_open_other_baseline(plan, result)
     result = replace(result, snapshot=state, flips=flips, open_comparison=found)
-    if found is not None and found.flips and options.html_path is not None:
-        from pytest_vlm.reports.html import flip_thumbnails
-
-        shown = flip_thumbnails(plan.dataset.examples, [f.image_id for f in found.flips])
-        result = replace(result, thumbnails=shown)
     return result, failures + ([""] if failures and more else []) + more
 
 

@@ -15,9 +15,17 @@ from typing import Any
 from pytest_vlm.baseline import answers as answer_baselines
 from pytest_vlm.baseline import snapshots
 from pytest_vlm.baseline import thresholds as gate
-from pytest_vlm.models.base import Describes, VisionLanguageModel
+from pytest_vlm.models.base import VisionLanguageModel
 from pytest_vlm.results import ItemResult
-from pytest_vlm.runner import ItemPlan, build_strategy, gate_report, read_other_baseline, timed_run
+from pytest_vlm.runner import (
+    ItemPlan,
+    build_strategy,
+    gate_report,
+    measured_speed,
+    model_info,
+    read_other_baseline,
+    timed_run,
+)
 from pytest_vlm.scoring.open_metrics import compute_open_metrics
 from pytest_vlm.scoring.scorers import CosineSimilarity
 from pytest_vlm.strategies.open_ended import OpenEndedParams
@@ -55,9 +63,10 @@ def run_open_item(
     params: OpenEndedParams = strategy.params
     examples = plan.dataset.examples
     # Timed: the model's answers only; scoring (embeddings) is not the model's speed.
-    texts, seconds, memory, asked = timed_run(
+    texts, seconds, memory, asked, warm = timed_run(
         model, cache, progress, len(examples), lambda m: strategy.ask(m, examples)
     )
+    speed = measured_speed(asked, len(texts), seconds, warm)  # NaN it/s when the cache served every answer
     answers = strategy.score(examples, texts)
     ids = [a.image_id for a in answers]
     baseline = _read(_baseline_path(plan))
@@ -72,6 +81,7 @@ def run_open_item(
         calls=len(answers),
         peak_memory_mb=memory,
     )
+    metrics = replace(metrics, images_per_second=speed["images_per_second"])
     measurable, failures = [], []
     for t in plan.strategy.thresholds:
         try:
@@ -90,7 +100,8 @@ def run_open_item(
         kind=plan.strategy.kind,
         status="failed" if failures else "passed",
         checks=tuple(checks),
-        model_info=model.describe() if isinstance(model, Describes) else {},
+        model_info=model_info(model, asked),
+        speed={k: v for k, v in speed.items() if k != "images_per_second"},
         open_metrics=metrics,
         answers=tuple(answers),
     )

@@ -51,6 +51,8 @@ class ItemResult:
     open_metrics: OpenMetrics | None = None
     answers: tuple[OpenAnswer, ...] = ()
     open_comparison: OpenComparison | None = None
+    # Where the time went: wall and model seconds, requests computed and cached, warm in-memory entries.
+    speed: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -13,9 +13,16 @@ from pytest_vlm.baseline import snapshots
 from pytest_vlm.baseline import thresholds as gate
 from pytest_vlm.data.open_ended import OpenDataset
 from pytest_vlm.data.sources import Dataset
-from pytest_vlm.models.base import ClassifiesImages, Describes, MeasuresMemory, VisionLanguageModel
+from pytest_vlm.models.base import (
+    ClassifiesImages,
+    Describes,
+    HoldsMemos,
+    MeasuresMemory,
+    VisionLanguageModel,
+)
 from pytest_vlm.models.device import process_peak_rss_mb
 from pytest_vlm.models.spec import ModelSpec
+from pytest_vlm.printable import printable_name
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.diagnostics import closed_set_diagnostics
 from pytest_vlm.scoring.intervals import metric_intervals
@@ -45,7 +52,8 @@ class ItemPlan:
 
     @property
     def name(self) -> str:
-        return f"{self.spec.name}[{self.model.name}-{self.strategy.id}]"
+        # Control characters escaped: pytest prints node ids as they are.
+        return printable_name(f"{self.spec.name}[{self.model.name}-{self.strategy.id}]")
 
 
 def build_strategy(plan: ItemPlan) -> Any:
@@ -59,9 +67,10 @@ def timed_run(
     progress: Callable[[int, int | None], None] | None,
     total: int | None,
     run: Callable[[Any], T],
-) -> tuple[T, float, float, Any]:
+) -> tuple[T, float, float, Any, int]:
     """``run(asked)``, where ``asked`` is ``model`` behind the result cache, reporting progress out of
-    ``total`` requests; returns its value, the seconds it took, the peak memory (MiB) and ``asked``."""
+    ``total`` requests; returns its value, the seconds it took, the peak memory (MiB), ``asked`` and
+    the model's warm in-memory entries before it (for ``measured_speed``)."""
     from pytest_vlm.models.cache.results import wrap
 
     done = [0]
@@ -71,15 +80,18 @@ def timed_run(
         if progress is not None:
             progress(done[0], total)
 
+    if progress is not None:
+        progress(0, total)  # the plan is known before the first answer: the bar can say so
     # Classifiers answer in one fast pass with no prompt: nothing worth caching.
     asked = model if isinstance(model, ClassifiesImages) else wrap(model, cache, progress=advance)
     if isinstance(model, MeasuresMemory):
         model.reset_peak_memory()
+    warm = model.memo_entries() if isinstance(model, HoldsMemos) else 0
     start = time.perf_counter()
     value = run(asked)
     seconds = time.perf_counter() - start
     memory = model.peak_memory_mb() if isinstance(model, MeasuresMemory) else process_peak_rss_mb()
-    return value, seconds, memory, asked
+    return value, seconds, memory, asked, warm
 
 
 def run_item(
@@ -101,7 +113,10 @@ def run_item(
     examples = plan.dataset.examples
     planned = getattr(strategy, "planned_requests", None)
     total = planned(len(examples)) + sweep.planned_requests(plan) if planned else None
-    predictions, seconds, memory, asked = timed_run(model, cache, progress, total, lambda m: strategy.run(m, examples))
+    predictions, seconds, memory, asked, warm = timed_run(
+        model, cache, progress, total, lambda asked: strategy.run(asked, examples)
+    )
+    speed = measured_speed(asked, len(predictions), seconds, warm)
     metrics = compute_metrics(
         [p.label for p in predictions],
         [p.prediction for p in predictions],
@@ -112,6 +127,7 @@ def run_item(
     )
     metrics = replace(
         metrics,
+        images_per_second=speed["images_per_second"],
         intervals=metric_intervals(
             [p.image_id for p in predictions],
             [p.label for p in predictions],
@@ -131,7 +147,8 @@ def run_item(
         metrics=metrics,
         checks=tuple(checks),
         predictions=tuple(predictions),
-        model_info=model.describe() if isinstance(model, Describes) else {},
+        model_info=model_info(model, asked),
+        speed={k: v for k, v in speed.items() if k != "images_per_second"},
         diagnostics=closed_set_diagnostics(predictions, plan.dataset.classes)
         if plan.strategy.kind == "closed_set"
         else {},
@@ -141,6 +158,42 @@ def run_item(
     if isinstance(asked, CachingModel) and asked.cached:
         result = replace(result, cache_hits=asked.hits, cache_requests=asked.requests)
     return result, failures
+
+
+def measured_speed(asked: Any, images: int, seconds: float, warm: int) -> dict[str, Any]:
+    """The model's speed over the requests it computed: answers served by the result cache took no
+    model time and are left out. ``images_per_second`` is NaN when the cache served everything."""
+    requests = getattr(asked, "requests", 0)
+    hits = getattr(asked, "hits", 0)
+    model_seconds = getattr(asked, "model_seconds", seconds)
+    computed = requests - hits
+    if not requests:  # a classifier's single pass: every image computed, in the wall time
+        rate = images / seconds if seconds > 0 else float("inf")
+    elif not computed:
+        rate = float("nan")
+    else:
+        rate = images * computed / requests / model_seconds if model_seconds > 0 else float("inf")
+    return {
+        "images_per_second": rate,
+        "wall_seconds": round(seconds, 6),
+        "model_seconds": round(model_seconds, 6),
+        "requests": requests,
+        "computed_requests": computed,
+        "cached_requests": hits,
+        "warm_entries": warm,
+    }
+
+
+def model_info(model: VisionLanguageModel, asked: Any) -> dict[str, Any]:
+    """How the model describes itself, with the GPU's name and the result cache's fingerprint of it."""
+    info = dict(model.describe()) if isinstance(model, Describes) else {}
+    device = str(info.get("device", ""))
+    if device.startswith("cuda"):
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    info["fingerprint"] = getattr(asked, "model_key", None)  # sha256 of what the answers depend on
+    return info
 
 
 def gate_report(checks: list[gate.Check], metrics: Any) -> list[str]:

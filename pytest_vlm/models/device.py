@@ -68,6 +68,9 @@ class ImageCache:
         self.size = size
         self._images: OrderedDict[Any, Any] = OrderedDict()
 
+    def __len__(self) -> int:
+        return len(self._images)
+
     def get(self, source: ImageSource) -> Any:
         key = image_key(source)
         if key in self._images:

@@ -84,6 +84,12 @@ def open_rows(results: Sequence[ItemResult]) -> list[OpenRow]:
     return rows
 
 
+def _rate(value: float | None) -> str:
+    if value is None or value != value:  # NaN: the result cache served every answer
+        return "-"
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
 def _num(row: OpenRow, name: str) -> str:
     value = row.values.get(name)
     return "-" if value is None else f"{value:.3f}"
@@ -102,7 +108,7 @@ def render_open_terminal(results: Sequence[ItemResult], *, width: int, color: bo
     """Per benchmark: the reference work's numbers, then the text scores and the intervals."""
     from rich.console import Console
 
-    from pytest_vlm.reports.terminal import STATUS_STYLE, rate, summary_table
+    from pytest_vlm.reports.terminal import STATUS_STYLE, summary_table
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False)
@@ -124,7 +130,7 @@ def render_open_terminal(results: Sequence[ItemResult], *, width: int, color: bo
                 row.model,
                 row.strategy,
                 *(_num(row, n) for n in main),
-                rate(row.images_per_second),
+                _rate(row.images_per_second),
                 status,
                 row.baseline,
             )
