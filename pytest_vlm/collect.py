@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 from pytest_vlm.baseline import snapshots
+from pytest_vlm.data.open_ended import load_open_dataset
 from pytest_vlm.data.sources import load_dataset
 from pytest_vlm.errors import ModelError, SpecError, VlmError
 from pytest_vlm.failure_reason import short_reason
 from pytest_vlm.models.aliases import DEFAULT_MODEL
 from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.models.spec import ModelSpec
+from pytest_vlm.open_runner import check_open_other_baseline, check_open_snapshot, run_open_item
 from pytest_vlm.printable import printable
 from pytest_vlm.reports.progress import progress_bar
 from pytest_vlm.reports.rows import junit_properties
@@ -29,6 +31,13 @@ from pytest_vlm.spec import BenchmarkSpec, StrategySpec, parse_spec
 from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
 from pytest_vlm.strategies.direct import DIRECT_BACKENDS, DirectParams
 from pytest_vlm.strategies.direct import KIND as DIRECT
+from pytest_vlm.strategies.open_ended import KIND as OPEN_ENDED
+
+
+def is_open_ended(spec: BenchmarkSpec) -> bool:
+    """Whether the spec's strategies are open_ended (spec.py refuses a mix with classification)."""
+    return spec.strategies[0].kind == OPEN_ENDED
+
 
 _PLAN_PARAM = "vlm_plan"
 
@@ -47,12 +56,14 @@ class VlmSpecFile(pytest.Module):
 
     def collect(self) -> Iterator[pytest.Item]:
         spec = parse_spec(self.path)
-        dataset = load_dataset(spec)
+        dataset = load_open_dataset(spec) if is_open_ended(spec) else load_dataset(spec)
         options = self.config.stash[OPTIONS_KEY]
         for strategy in spec.strategies:
             probe = ItemPlan(spec, dataset, strategy, ModelSpec("-", "scripted", "oracle"), spec.seed)
             try:
-                build_strategy(probe)
+                built = build_strategy(probe)
+                if strategy.kind == OPEN_ENDED:
+                    built.prompts(dataset.examples)
             except ValueError as exc:
                 raise SpecError(f"{self.path.name}: strategies.{strategy.id}", str(exc)) from None
         seed = options.seed if options.seed is not None else spec.seed
@@ -234,11 +245,14 @@ def _run_and_check(
     try:
         model = pool.get(plan.model)
         cache = pool.result_cache() if hasattr(pool, "result_cache") else None
-        result, failures = run_item(plan, model, cache=cache, progress=bar.update if bar else None)
+        run = run_open_item if plan.strategy.kind == OPEN_ENDED else run_item
+        result, failures = run(plan, model, cache=cache, progress=bar.update if bar else None)
     finally:
         if bar is not None:
             bar.close()
-    if plan.snapshot_path is not None or plan.baseline_path is not None:
+    if plan.strategy.kind == OPEN_ENDED and (plan.snapshot_path is not None or plan.baseline_path is not None):
+        result, failures = _check_open_baseline(request, plan, result, failures, snapshot)
+    elif plan.snapshot_path is not None or plan.baseline_path is not None:
         if plan.snapshot_path is not None:
             update = config.stash[OPTIONS_KEY].update_snapshots
             state, flips, snapshot_failures, found = check_snapshot(plan, result, snapshot, update)
@@ -257,6 +271,19 @@ def _run_and_check(
     return result, failures
 
 
+def _check_open_baseline(
+    request: pytest.FixtureRequest, plan: ItemPlan, result: ItemResult, failures: list[str], snapshot: Any
+) -> tuple[ItemResult, list[str]]:
+    """An open_ended item's answers against its baseline (or --vlm-baseline's)."""
+    options = request.config.stash[OPTIONS_KEY]
+    if plan.snapshot_path is not None:
+        state, flips, more, found = check_open_snapshot(plan, result, snapshot, options.update_snapshots)
+    else:
+        state, flips, more, found = check_open_other_baseline(plan, result)
+    result = replace(result, snapshot=state, flips=flips, open_comparison=found)
+    return result, failures + ([""] if failures and more else []) + more
+
+
 def strategies_for(spec: BenchmarkSpec, backend: str) -> tuple[StrategySpec, ...]:
     """The strategies a model of ``backend`` runs on ``spec``.
 
@@ -265,5 +292,7 @@ def strategies_for(spec: BenchmarkSpec, backend: str) -> tuple[StrategySpec, ...
     """
     if backend not in DIRECT_BACKENDS:
         return tuple(s for s in spec.strategies if s.kind != DIRECT)
+    if is_open_ended(spec):  # a classifier cannot answer open questions
+        return ()
     own = tuple(s for s in spec.strategies if s.kind == DIRECT)
     return own or (StrategySpec(DIRECT, DIRECT, DirectParams(), spec.thresholds),)

@@ -197,6 +197,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         from pytest_vlm.reports.terminal import write_extras, write_summary
 
         write_summary(terminalreporter, summary_rows(results), comparison_lines(results))
+        from pytest_vlm.reports.open_ended import write_open_summary
+
+        write_open_summary(terminalreporter, results)
         write_extras(terminalreporter, results)
     for written in config.stash.get(WRITTEN_KEY, []):
         terminalreporter.write_line(f"pytest-vlm: wrote {printable_name(written)}")

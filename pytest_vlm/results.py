@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pytest_vlm.baseline.answers import OpenComparison
 from pytest_vlm.baseline.comparison import Comparison
 from pytest_vlm.baseline.thresholds import Check, Threshold
 from pytest_vlm.scoring.metrics import ClassMetrics, Interval, Metrics
+from pytest_vlm.scoring.open_metrics import OpenMetrics
 from pytest_vlm.strategies.base import ImagePrediction
+from pytest_vlm.strategies.open_ended import OpenAnswer
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,17 @@ class ItemResult:
     comparison: Comparison | None = None  # against the baseline, when there is one
     diagnostics: dict[str, Any] = field(default_factory=dict)  # closed-set vote agreement and position bias
     thumbnails: dict[str, str] = field(default_factory=dict)  # flipped images as PNG data URIs (--vlm-html)
+    # open_ended items: their metrics, answers and comparison with the baseline's answers
+    open_metrics: OpenMetrics | None = None
+    answers: tuple[OpenAnswer, ...] = ()
+    open_comparison: OpenComparison | None = None
     # Where the time went: wall and model seconds, requests computed and cached, warm in-memory entries.
     speed: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["comparison"] = self.comparison.to_dict() if self.comparison is not None else None
+        data["open_comparison"] = self.open_comparison.to_dict() if self.open_comparison is not None else None
         data["checks"] = [
             {
                 "metric": c.threshold.metric,
@@ -85,6 +93,13 @@ class ItemResult:
         )
         if data.get("comparison") is not None:
             data["comparison"] = Comparison.from_dict(data["comparison"])
+        if data.get("open_metrics") is not None:
+            data["open_metrics"] = OpenMetrics.from_dict(data["open_metrics"])
+        data["answers"] = tuple(
+            OpenAnswer(**{**a, "references": tuple(a["references"])}) for a in data.get("answers", ())
+        )
+        if data.get("open_comparison") is not None:
+            data["open_comparison"] = OpenComparison.from_dict(data["open_comparison"])
         return cls(**data)
 
 

@@ -6,11 +6,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_vlm.baseline import comparison as baseline_comparison
 from pytest_vlm.baseline import snapshots
 from pytest_vlm.baseline import thresholds as gate
+from pytest_vlm.data.open_ended import OpenDataset
 from pytest_vlm.data.sources import Dataset
 from pytest_vlm.models.base import (
     ClassifiesImages,
@@ -25,10 +26,12 @@ from pytest_vlm.printable import printable_name
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.diagnostics import closed_set_diagnostics, unreadable_answers
 from pytest_vlm.scoring.intervals import metric_intervals
-from pytest_vlm.scoring.metrics import compute_metrics, worst_confusions
+from pytest_vlm.scoring.metrics import Metrics, compute_metrics, worst_confusions
 from pytest_vlm.spec import BenchmarkSpec, StrategySpec
 from pytest_vlm.strategies import STRATEGIES
 from pytest_vlm.strategies.base import ImagePrediction
+
+T = TypeVar("T")
 
 
 class BenchmarkFailure(AssertionError):
@@ -44,7 +47,7 @@ class ItemPlan:
     """Everything one item needs, fixed at collection."""
 
     spec: BenchmarkSpec
-    dataset: Dataset
+    dataset: Dataset | OpenDataset
     strategy: StrategySpec
     model: ModelSpec
     seed: int
@@ -68,25 +71,18 @@ def build_strategy(plan: ItemPlan) -> Any:
     return cls(plan.strategy.params, classes=plan.dataset.classes, background=plan.spec.background, seed=plan.seed)
 
 
-def run_item(
-    plan: ItemPlan,
+def timed_run(
     model: VisionLanguageModel,
-    *,
-    cache: Any = None,
-    progress: Callable[[int, int | None], None] | None = None,
-) -> tuple[ItemResult, list[str]]:
-    """Run the strategy, score it and check the thresholds. Returns the result and its failure lines
-    (empty when every threshold holds); the snapshot is checked by the caller.
+    cache: Any,
+    progress: Callable[[int, int | None], None] | None,
+    total: int | None,
+    run: Callable[[Any], T],
+) -> tuple[T, float, float, Any, int]:
+    """``run(asked)``, where ``asked`` is ``model`` behind the result cache, reporting progress out of
+    ``total`` requests; returns its value, the seconds it took, the peak memory (MiB), ``asked`` and
+    the model's warm in-memory entries before it (for ``measured_speed``)."""
+    from pytest_vlm.models.cache.results import wrap
 
-    ``cache`` (models/cache/results.py's ResultCache) serves answers already computed; ``progress`` is called
-    with (requests answered so far, requests planned or None) as chunks of answers come in."""
-    from pytest_vlm.models.cache.results import CachingModel, wrap
-    from pytest_vlm.scoring import sweep
-
-    strategy = build_strategy(plan)
-    examples = plan.dataset.examples
-    planned = getattr(strategy, "planned_requests", None)
-    total = planned(len(examples)) + sweep.planned_requests(plan) if planned else None
     done = [0]
 
     def advance(count: int) -> None:
@@ -102,10 +98,35 @@ def run_item(
         model.reset_peak_memory()
     warm = model.memo_entries() if isinstance(model, HoldsMemos) else 0
     start = time.perf_counter()
-    predictions = strategy.run(asked, examples)
+    value = run(asked)
     seconds = time.perf_counter() - start
-    speed = measured_speed(asked, len(predictions), seconds, warm)
     memory = model.peak_memory_mb() if isinstance(model, MeasuresMemory) else process_peak_rss_mb()
+    return value, seconds, memory, asked, warm
+
+
+def run_item(
+    plan: ItemPlan,
+    model: VisionLanguageModel,
+    *,
+    cache: Any = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> tuple[ItemResult, list[str]]:
+    """Run the strategy, score it and check the thresholds. Returns the result and its failure lines
+    (empty when every threshold holds); the snapshot is checked by the caller.
+
+    ``cache`` (models/cache/results.py's ResultCache) serves answers already computed; ``progress`` is called
+    with (requests answered so far, requests planned or None) as chunks of answers come in."""
+    from pytest_vlm.models.cache.results import CachingModel
+    from pytest_vlm.scoring import sweep
+
+    strategy = build_strategy(plan)
+    examples = plan.dataset.examples
+    planned = getattr(strategy, "planned_requests", None)
+    total = planned(len(examples)) + sweep.planned_requests(plan) if planned else None
+    predictions, seconds, memory, asked, warm = timed_run(
+        model, cache, progress, total, lambda asked: strategy.run(asked, examples)
+    )
+    speed = measured_speed(asked, len(predictions), seconds, warm)
     metrics = compute_metrics(
         [p.label for p in predictions],
         [p.prediction for p in predictions],
@@ -186,7 +207,8 @@ def model_info(model: VisionLanguageModel, asked: Any) -> dict[str, Any]:
 
 
 def gate_report(checks: list[gate.Check], metrics: Any, predictions: Sequence[ImagePrediction] = ()) -> list[str]:
-    """The readable threshold table, with the worst confusions and what the unreadable answers said."""
+    """The readable threshold table, with the worst confusions (classification metrics only) and what
+    the unreadable answers said."""
     failed = len(gate.violations(checks))
     lines = [f"{failed} of {len(checks)} threshold(s) failed on {metrics.n} images:"]
     width = max(len(c.threshold.metric) for c in checks)
@@ -196,7 +218,7 @@ def gate_report(checks: list[gate.Check], metrics: Any, predictions: Sequence[Im
             f"  {c.threshold.metric:<{width}}  {c.actual:>9.4f}  {c.threshold!s:<11}  {c.margin:>+9.4f}"
             f"  {'ok' if c.passed else 'FAIL'}"
         )
-    confusions = worst_confusions(metrics)
+    confusions = worst_confusions(metrics) if isinstance(metrics, Metrics) else []
     if confusions:
         lines.append(
             "worst confusions (true -> predicted: images): " + ", ".join(f"{t} -> {p}: {n}" for t, p, n in confusions)
@@ -280,27 +302,35 @@ def check_snapshot(
     return ("changed" if baseline is not None else "error"), flips, failures, found
 
 
+def read_other_baseline(plan: ItemPlan) -> tuple[dict[str, Any] | None, str, list[str]]:
+    """--vlm-baseline's stored file; without one, the state ("error", "missing") and what to do."""
+    path, name = plan.baseline_path, plan.baseline_model
+    try:
+        baseline = snapshots.read_baseline(path) if path is not None else None
+    except ValueError as exc:
+        return None, "error", [str(exc)]
+    if baseline is None:
+        return (
+            None,
+            "missing",
+            [
+                f"no baseline of {name} on {plan.spec.name} / {plan.strategy.id} to compare with "
+                f"(--vlm-baseline {name}): {path} does not exist.",
+                f"Record it first: pytest {plan.spec.path} --vlm-model {name} --vlm-update-snapshots",
+            ],
+        )
+    return baseline, "", []
+
+
 def check_other_baseline(
     plan: ItemPlan, result: ItemResult
 ) -> tuple[str, int, list[str], baseline_comparison.Comparison | None]:
     """--vlm-baseline: compare with another model's stored baseline, which is only ever read."""
     path, name = plan.baseline_path, plan.baseline_model
     assert path is not None and name is not None
-    try:
-        baseline = snapshots.read_baseline(path)
-    except ValueError as exc:
-        return "error", 0, [str(exc)], None
+    baseline, state, failures = read_other_baseline(plan)
     if baseline is None:
-        return (
-            "missing",
-            0,
-            [
-                f"no baseline of {name} on {plan.spec.name} / {plan.strategy.id} to compare with "
-                f"(--vlm-baseline {name}): {path} does not exist.",
-                f"Record it first: pytest {plan.spec.path} --vlm-model {name} --vlm-update-snapshots",
-            ],
-            None,
-        )
+        return state, 0, failures, None
     diff = snapshots.diff_baseline(baseline, result.predictions)
     found = _compare(plan, baseline, result, path, name)
     flips = len(diff.flips)

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pytest_vlm.baseline.comparison import BaselineGates, GateSpecError, merge_gates, parse_baseline_gates
 from pytest_vlm.baseline.thresholds import Threshold, parse_threshold
 from pytest_vlm.data.hf_datasets import OPTION_KEYS as HF_OPTION_KEYS
 from pytest_vlm.data.hf_datasets import HfOptions
 from pytest_vlm.errors import SpecError, did_you_mean
+from pytest_vlm.scoring.open_metrics import OPEN_METRICS, SHARED_METRICS
+from pytest_vlm.spec_yaml import load_yaml
 from pytest_vlm.strategies import STRATEGIES
+from pytest_vlm.strategies.open_ended import KIND as OPEN_ENDED
 
 DATASET_KINDS = ("folder", "manifest", "generated", "hf_dataset")
 GENERATORS = ("shapes",)
@@ -38,6 +39,7 @@ class DatasetSpec:
     difficulty: str = "medium"
     size: int = 64
     max_per_class: int | None = None
+    questions: tuple[str, ...] = ()  # generated open questions (data/captions.py), for open_ended specs
     rename: Mapping[str, str] = field(default_factory=dict)
     hf: HfOptions | None = None  # hf_dataset: what to read, which split and columns
 
@@ -71,25 +73,6 @@ class BenchmarkSpec:
     @property
     def folder(self) -> Path:
         return self.path.parent
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (plain YAML keeps the last one silently)."""
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
-            )
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def benchmark_name(path: Path) -> str:
@@ -153,6 +136,12 @@ def _str(value: Any, where: _Where) -> str:
     return value
 
 
+def _number(value: Any, where: _Where) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise where.error(f"expected a number, got {_describe(value)}")
+    return float(value)
+
+
 def _bool(value: Any, where: _Where) -> bool:
     if not isinstance(value, bool):
         raise where.error(f"expected true or false, got {_describe(value)}")
@@ -183,23 +172,10 @@ def _int_list(value: Any, where: _Where) -> tuple[int, ...]:
     return numbers
 
 
-def load_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(path.name, f"cannot read the file: {exc}") from exc
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(path.name, f"invalid YAML{line}: {problem}") from exc
-
-
 TOP_LEVEL_KEYS: tuple[str, ...] = ("name", "description", "dataset", "classes", "background", "strategies")
 TOP_LEVEL_KEYS += ("thresholds", "models", "snapshot", "seed", "baseline", "trust_remote_code")
-DATASET_KEYS = (*DATASET_KINDS, "count", "seed", "difficulty", "size", "max_per_class", "rename", *HF_OPTION_KEYS)
+DATASET_KEYS: tuple[str, ...] = (*DATASET_KINDS, "count", "seed", "difficulty", "size", "max_per_class", "rename")
+DATASET_KEYS += (*HF_OPTION_KEYS, "questions")
 
 
 def parse_spec(path: Path) -> BenchmarkSpec:
@@ -288,11 +264,12 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
             seed=_int(data.get("seed", 0), where / "seed"),
             difficulty=difficulty,
             size=_int(data.get("size", 64), where / "size", 16),
+            questions=_str_list(data["questions"], where / "questions") if "questions" in data else (),
             max_per_class=max_per_class,
             rename=rename,
         )
     own = HF_OPTION_KEYS if kind == "hf_dataset" else ()
-    for key in ("count", "seed", "difficulty", "size", *HF_OPTION_KEYS):
+    for key in ("count", "seed", "difficulty", "size", "questions", *HF_OPTION_KEYS):
         if key in data and key not in own:
             owner = "hf_dataset" if key in HF_OPTION_KEYS else "generated"
             raise (where / key).error(f"only applies to {owner} datasets, not to a {kind}")
@@ -367,6 +344,14 @@ def _strategies(
         specs.append(
             StrategySpec(strategy_id, kind, params, _merge_thresholds(default_thresholds, own_thresholds), gates)
         )
+    open_ended = [s.kind == OPEN_ENDED for s in specs]
+    if any(open_ended) and not all(open_ended):
+        raise where.error(f"{OPEN_ENDED} cannot share a spec with classification strategies; give it its own spec file")
+    for s in specs:
+        for t in s.thresholds:
+            if (t.metric in OPEN_METRICS) != (s.kind == OPEN_ENDED) and t.metric not in SHARED_METRICS:
+                kind = "open_ended strategies" if s.kind == OPEN_ENDED else "classification strategies"
+                raise (where / s.id / "thresholds" / t.metric).error(f"{t.metric!r} is not a metric of {kind}")
     return tuple(specs)
 
 
@@ -383,6 +368,8 @@ def _params(cls: Any, options: Mapping[str, Any], where: _Where) -> Any:
             values[key] = _int(raw, here, 1)
         elif expected.startswith("tuple[int"):
             values[key] = _int_list(raw, here)
+        elif expected.startswith("float"):
+            values[key] = _number(raw, here)
         elif expected.startswith("bool"):
             values[key] = _bool(raw, here)
         elif expected.startswith("tuple"):

@@ -6,8 +6,10 @@ import pytest
 
 from pytest_vlm.baseline.thresholds import Check, Threshold, check, parse_threshold, violations
 from pytest_vlm.scoring.metrics import METRICS, compute_metrics
+from pytest_vlm.scoring.open_metrics import OPEN_METRICS
 
 KNOWN = ", ".join(METRICS)
+KNOWN += "; of open_ended strategies: " + ", ".join(m for m in OPEN_METRICS if m not in METRICS)
 
 
 @pytest.mark.parametrize(

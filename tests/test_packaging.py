@@ -7,7 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from pytest_vlm.models.aliases import ALIASES, TINY_SHAPES_CLASSIFIER_DIR, TINY_SHAPES_DIR
+from pytest_vlm.models.aliases import ALIASES, TINY_SHAPES_CLASSIFIER_DIR, TINY_SHAPES_DIR, TINY_SHAPES_OPEN_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,5 +42,7 @@ def test_wheel_contains_the_embedded_model_and_entry_point(tmp_path: Path) -> No
     assert shipped <= names
     classifier = {f"pytest_vlm/tiny/tiny-shapes-classifier/{p.name}" for p in TINY_SHAPES_CLASSIFIER_DIR.iterdir()}
     assert len(classifier) == 4 and classifier <= names
+    open_ended = {f"pytest_vlm/tiny/tiny-shapes-open/{p.name}" for p in TINY_SHAPES_OPEN_DIR.iterdir()}
+    assert "pytest_vlm/tiny/tiny-shapes-open/model.safetensors" in open_ended and open_ended <= names
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     assert "[pytest11]\nvlm = pytest_vlm.plugin" in zipfile.ZipFile(wheel).read(entry_points).decode()

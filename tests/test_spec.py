@@ -10,6 +10,7 @@ import pytest
 from pytest_vlm.baseline.thresholds import Threshold
 from pytest_vlm.errors import SpecError
 from pytest_vlm.scoring.metrics import METRICS
+from pytest_vlm.scoring.open_metrics import OPEN_METRICS
 from pytest_vlm.spec import DATASET_KEYS, TOP_LEVEL_KEYS, benchmark_name, parse_spec
 from pytest_vlm.strategies.binary import PROMPT as BINARY_PROMPT
 from pytest_vlm.strategies.binary import BinaryParams
@@ -19,7 +20,9 @@ from pytest_vlm.strategies.closed_set import ClosedSetParams
 MINIMAL = "dataset: images\nstrategies: [closed_set]\n"
 TOP_KEYS = ", ".join(TOP_LEVEL_KEYS)
 DS_KEYS = ", ".join(DATASET_KEYS)
-METRIC_NAMES = ", ".join(METRICS)
+METRIC_NAMES = (
+    ", ".join(METRICS) + "; of open_ended strategies: " + ", ".join(m for m in OPEN_METRICS if m not in METRICS)
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "cats.vlm.yaml") -> Path:
@@ -447,11 +450,11 @@ STRATEGY_KEYS = {
     [
         (
             "strategies: []",
-            "strategies: needs at least one strategy; known kinds: closed_set, binary, likelihood, direct",
+            "strategies: needs at least one strategy; known kinds: closed_set, binary, likelihood, direct, open_ended",
         ),
         (
             "strategies: {}",
-            "strategies: needs at least one strategy; known kinds: closed_set, binary, likelihood, direct",
+            "strategies: needs at least one strategy; known kinds: closed_set, binary, likelihood, direct, open_ended",
         ),
         ("strategies:", "strategies: expected a mapping (key: value lines), got nothing"),
         ("strategies: closed_set", "strategies: expected a mapping (key: value lines), got str 'closed_set'"),
@@ -461,13 +464,13 @@ STRATEGY_KEYS = {
             "strategies: [closed]",
             (
                 "strategies.closed: unknown strategy kind 'closed' (did you mean 'closed_set'?); known kinds: "
-                "closed_set, binary, likelihood, direct; to name a strategy freely, add 'kind: <kind>' under it"
+                "closed_set, binary, likelihood, direct, open_ended; to name a strategy freely, add 'kind: <kind>' under it"
             ),
         ),
         (
             "strategies:\n  fancy:\n    votes: 3",
             (
-                "strategies.fancy: unknown strategy kind 'fancy'; known kinds: closed_set, binary, likelihood, direct; "
+                "strategies.fancy: unknown strategy kind 'fancy'; known kinds: closed_set, binary, likelihood, direct, open_ended; "
                 "to name a strategy freely, add 'kind: <kind>' under it"
             ),
         ),
@@ -475,7 +478,7 @@ STRATEGY_KEYS = {
             "strategies:\n  mine:\n    kind: binar",
             (
                 "strategies.mine.kind: unknown strategy kind 'binar' (did you mean 'binary'?); "
-                "known kinds: closed_set, binary, likelihood, direct"
+                "known kinds: closed_set, binary, likelihood, direct, open_ended"
             ),
         ),
         ("strategies:\n  mine:\n    kind: 3", "strategies.mine.kind: expected a non-empty string, got int 3"),

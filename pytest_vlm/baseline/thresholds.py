@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 from pytest_vlm.errors import did_you_mean
 from pytest_vlm.scoring.metrics import METRICS, Metrics
+from pytest_vlm.scoring.open_metrics import OPEN_METRICS, OpenMetrics
+
+KNOWN = {**METRICS, **OPEN_METRICS}  # the strategy kind's own are checked in spec.py
 
 _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 _THRESHOLD = re.compile(r"^\s*(>=|<=|>|<)?\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
@@ -35,16 +38,17 @@ class Threshold:
 def parse_threshold(metric: str, text: object) -> Threshold:
     """``("accuracy", ">= 0.9")`` -> Threshold. A bare number means "at least" (or "at most" for
     metrics where lower is better, such as ``unparseable_rate``)."""
-    if metric not in METRICS:
+    if metric not in KNOWN:
         raise ValueError(
-            f"unknown metric {metric!r}{did_you_mean(metric, METRICS)}; known metrics: {', '.join(METRICS)}"
+            f"unknown metric {metric!r}{did_you_mean(metric, KNOWN)}; known metrics: {', '.join(METRICS)}; "
+            f"of open_ended strategies: {', '.join(m for m in OPEN_METRICS if m not in METRICS)}"
         )
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ValueError(f"expected a threshold such as '>= 0.9', got {text!r}")
     match = _THRESHOLD.match(str(text))
     if not match:
         raise ValueError(f"cannot read threshold {text!r}; write it as '>= 0.9', '> 0.9', '<= 0.05' or '< 0.05'")
-    op = match.group(1) or (">=" if METRICS[metric].higher_is_better else "<=")
+    op = match.group(1) or (">=" if KNOWN[metric].higher_is_better else "<=")
     return Threshold(metric, op, float(match.group(2)))
 
 
@@ -62,7 +66,7 @@ class Check:
         return self.threshold.margin(self.actual)
 
 
-def check(thresholds: Sequence[Threshold], metrics: Metrics) -> list[Check]:
+def check(thresholds: Sequence[Threshold], metrics: Metrics | OpenMetrics) -> list[Check]:
     """Every threshold checked against ``metrics``, in spec order. A metric that was not measured
     (NaN: ``images_per_second`` when the result cache served every answer) is not checked."""
     return [Check(t, value) for t in thresholds if not math.isnan(value := metrics.value(t.metric))]

@@ -30,7 +30,7 @@ from pytest_vlm.errors import DatasetError, did_you_mean
 if TYPE_CHECKING:
     from PIL import Image
 
-OPTION_KEYS = ("split", "config", "image_column", "label_column", "id_column")
+OPTION_KEYS = ("split", "config", "image_column", "label_column", "id_column", "question_column", "references_column")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 INSTALL_HINT = "pip install 'pytest-vlm[datasets]' (or pip install datasets)"
 
@@ -46,6 +46,8 @@ class HfOptions:
     image_column: str | None = None
     label_column: str | None = None
     id_column: str | None = None
+    question_column: str | None = None  # open_ended: default "question" when the dataset has it
+    references_column: str | None = None  # open_ended: default "references"
 
 
 @dataclass(frozen=True)
@@ -103,13 +105,49 @@ def import_datasets(where: str = "dataset.hf_dataset") -> Any:
     return datasets
 
 
-def hf_examples(ds: HfOptions, rename: Mapping[str, str], where: str) -> tuple[list[HfImage], list[str]]:
-    """Index ``ds``: one example per row, and its classes (a ClassLabel's order, else first seen first)."""
-    where = f"{where}.hf_dataset"
+def _open(ds: HfOptions, where: str) -> tuple[Any, HfSource]:
+    """The split ``ds`` names and its source, with the image column checked."""
     source = _source(ds, where)
     split, source = _split(source, where)
     image_column = _image_column_name(split, ds.image_column, where)
-    source = HfSource(source.kind, source.location, source.split, source.config, image_column)
+    return split, HfSource(source.kind, source.location, source.split, source.config, image_column)
+
+
+def hf_open_rows(ds: HfOptions, where: str) -> list[tuple[HfImage, str | None, tuple[str, ...]]]:
+    """Index ``ds`` for open_ended: per row its image, its question (when the dataset has a question
+    column) and its reference answers (a string or a list of strings per row)."""
+    where = f"{where}.hf_dataset"
+    split, source = _open(ds, where)
+    references = ds.references_column or "references"
+    _require_column(split, references, "references_column", where)
+    question = ds.question_column or ("question" if "question" in _columns(split) else None)
+    if question is not None:
+        _require_column(split, question, "question_column", where)
+    ids = None
+    if ds.id_column is not None:
+        _require_column(split, ds.id_column, "id_column", where)
+        ids = [str(v) for v in split[ds.id_column]]
+    width = len(str(max(len(split) - 1, 0)))
+    questions = split[question] if question is not None else [None] * len(split)
+    rows = []
+    for row, (value, asked) in enumerate(zip(split[references], questions)):
+        origin = f"row {row} of {source.describe()}" + (f" split {source.split!r}" if source.split else "")
+        refs = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        if not refs or not all(isinstance(r, str) and r.strip() for r in refs):
+            raise DatasetError(
+                f"{where}: {origin}: column {references!r} needs a reference answer (a non-empty string or a list "
+                f"of them), got {value!r}; fill it or drop the row"
+            )
+        image_id = ids[row] if ids is not None else f"{source.split or 'row'}/{row:0{width}d}"
+        text = asked.strip() if isinstance(asked, str) and asked.strip() else None
+        rows.append((HfImage(image_id, "", source, row, origin), text, tuple(r.strip() for r in refs)))
+    return rows
+
+
+def hf_examples(ds: HfOptions, rename: Mapping[str, str], where: str) -> tuple[list[HfImage], list[str]]:
+    """Index ``ds``: one example per row, and its classes (a ClassLabel's order, else first seen first)."""
+    where = f"{where}.hf_dataset"
+    split, source = _open(ds, where)
     label_column = ds.label_column or "label"
     _require_column(split, label_column, "label_column", where)
     if ds.id_column is not None:

@@ -25,11 +25,14 @@ _SUPERSAMPLE = 4
 
 @dataclass(frozen=True)
 class ShapeSample:
-    """One generated image and its label."""
+    """One generated image, its label, and the colours drawn (as RGB, for captions)."""
 
     id: str
     label: str
     image: Image.Image
+    # The shape's fill and the background's mean colour before noise; None on background images.
+    colour: tuple[int, int, int] | None = None
+    background_colour: tuple[int, int, int] = (0, 0, 0)
 
 
 def _polygon(label: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
@@ -91,6 +94,13 @@ def render(label: str, rng: np.random.Generator, size: int = 64, difficulty: str
 
     ``label`` may be :data:`BACKGROUND`: the same random background with no shape on it.
     """
+    return _render(label, rng, size, difficulty)[0]
+
+
+def _render(
+    label: str, rng: np.random.Generator, size: int, difficulty: str
+) -> tuple[Image.Image, tuple[int, int, int], tuple[int, int, int]]:
+    """:func:`render`'s image, the shape's fill colour and the background's mean colour."""
     if label not in SHAPES and label != BACKGROUND:
         raise ValueError(f"unknown shape {label!r}; known shapes: {', '.join(SHAPES)}")
     if difficulty not in DIFFICULTIES:
@@ -107,6 +117,7 @@ def render(label: str, rng: np.random.Generator, size: int = 64, difficulty: str
         canvas = (bg * (1 - t) + other * t).astype(np.uint8)
     else:
         canvas = np.broadcast_to(bg.astype(np.uint8), (big, big, 3)).copy()
+    background_colour = _rgb(canvas.reshape(-1, 3).mean(0))
     image = Image.fromarray(canvas, "RGB")
     lo, hi = {"easy": (0.30, 0.42), "medium": (0.22, 0.42), "hard": (0.14, 0.45)}[difficulty]
     r = rng.uniform(lo, hi) * big
@@ -125,7 +136,12 @@ def render(label: str, rng: np.random.Generator, size: int = 64, difficulty: str
     image = image.resize((size, size), Image.Resampling.LANCZOS)
     noise_sd = {"easy": 3.0, "medium": 6.0, "hard": 14.0}[difficulty]
     arr = np.asarray(image, dtype=np.float64) + rng.normal(0, noise_sd, size=(size, size, 3))
-    return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "RGB")
+    return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "RGB"), _rgb(fg), background_colour
+
+
+def _rgb(values: np.ndarray) -> tuple[int, int, int]:
+    red, green, blue = (int(round(float(v))) for v in values)
+    return red, green, blue
 
 
 def sample_id(label: str, seed: int, index: int) -> str:
@@ -145,8 +161,13 @@ def sample(
     label = classes[index % len(classes)]
     # A SeedSequence over plain integers is stable across processes and platforms (unlike hash()).
     rng = np.random.default_rng([seed, index, DIFFICULTIES.index(difficulty)])
+    image, colour, background_colour = _render(label, rng, size, difficulty)
     return ShapeSample(
-        id=sample_id(label, seed, index), label=label, image=render(label, rng, size=size, difficulty=difficulty)
+        id=sample_id(label, seed, index),
+        label=label,
+        image=image,
+        colour=None if label == BACKGROUND else colour,
+        background_colour=background_colour,
     )
 
 

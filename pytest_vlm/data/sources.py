@@ -171,21 +171,27 @@ def _generated(spec: BenchmarkSpec) -> tuple[list[Example], list[str]]:
     from pytest_vlm.data import shapes
 
     ds = spec.dataset
+    default = shapes.SHAPES + ((spec.background,) if spec.background else ())
+    classes = generator_classes(spec, default)
+    examples: list[Example] = list(
+        generated_images(ds.count, seed=ds.seed, classes=classes, difficulty=ds.difficulty, size=ds.size)
+    )
+    return examples, list(classes)
+
+
+def generator_classes(spec: BenchmarkSpec, default: tuple[str, ...]) -> tuple[str, ...]:
+    """The spec's classes (``default`` without), checked against what the shapes generator draws."""
+    from pytest_vlm.data import shapes
+
     allowed = (*shapes.SHAPES, shapes.BACKGROUND)
-    if spec.classes is not None:
-        classes = tuple(spec.classes)
-    else:
-        classes = shapes.SHAPES + ((spec.background,) if spec.background else ())
+    classes = tuple(spec.classes) if spec.classes is not None else default
     for name in classes:
         if name not in allowed:
             raise DatasetError(
                 f"{spec.path.name}: classes: the shapes generator cannot draw {name!r}"
                 f"{did_you_mean(name, allowed)}; it draws: {', '.join(allowed)}"
             )
-    examples: list[Example] = list(
-        generated_images(ds.count, seed=ds.seed, classes=classes, difficulty=ds.difficulty, size=ds.size)
-    )
-    return examples, list(classes)
+    return classes
 
 
 def generated_images(
@@ -239,7 +245,7 @@ def _manifest(ds: DatasetSpec, where: str) -> tuple[list[Example], list[str]]:
     assert path is not None
     if not path.is_file():
         raise DatasetError(f"{where}.manifest: {path} does not exist; give a CSV or JSONL file with image and label")
-    rows = _read_rows(path, where)
+    rows = read_rows(path, where)
     examples: list[Example] = []
     classes: list[str] = []
     for line, row in rows:
@@ -258,7 +264,10 @@ def _manifest(ds: DatasetSpec, where: str) -> tuple[list[Example], list[str]]:
     return examples, classes
 
 
-def _read_rows(path: Path, where: str) -> list[tuple[int, dict[str, object]]]:
+def read_rows(
+    path: Path, where: str, required: tuple[str, ...] = ("image", "label")
+) -> list[tuple[int, dict[str, object]]]:
+    """The rows of a CSV or JSONL manifest with their line numbers; a CSV header must name ``required``."""
     suffix = path.suffix.lower()
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -274,15 +283,15 @@ def _read_rows(path: Path, where: str) -> list[tuple[int, dict[str, object]]]:
             except json.JSONDecodeError as exc:
                 raise DatasetError(f"{path.name} line {n}: invalid JSON ({exc.msg})") from exc
             if not isinstance(row, dict):
-                raise DatasetError(f"{path.name} line {n}: expected a JSON object with image and label")
+                raise DatasetError(f"{path.name} line {n}: expected a JSON object with {' and '.join(required)}")
             rows.append((n, row))
         return rows
     if suffix == ".csv":
         reader = csv.DictReader(io.StringIO(text, newline=""))
         columns = [c.strip() for c in reader.fieldnames or []]
-        if "image" not in columns or "label" not in columns:
+        if any(c not in columns for c in required):
             raise DatasetError(
-                f"{path.name} line 1: the header must name the columns image and label (and optionally id); "
+                f"{path.name} line 1: the header must name the columns {' and '.join(required)} (and optionally id); "
                 f"found: {', '.join(columns) or 'no header'}"
             )
         # reader.line_num, not a row count: the reader skips blank lines and rows may span lines.

@@ -9,6 +9,7 @@ from pytest_vlm.models.spec import ModelSpec
 
 TINY_SHAPES_DIR = Path(__file__).resolve().parent.parent / "tiny" / "tiny-shapes"
 TINY_SHAPES_CLASSIFIER_DIR = TINY_SHAPES_DIR.parent / "tiny-shapes-classifier"
+TINY_SHAPES_OPEN_DIR = TINY_SHAPES_DIR.parent / "tiny-shapes-open"
 DEFAULT_MODEL = "tiny-shapes"
 
 
@@ -32,6 +33,12 @@ ALIASES: dict[str, ModelSpec] = {
             "hf",
             str(TINY_SHAPES_DIR),
             notes="embedded 544k-parameter Qwen2-VL trained on generated shapes; demos, tests and CI examples",
+        ),
+        ModelSpec(
+            "tiny-shapes-open",
+            "hf",
+            str(TINY_SHAPES_OPEN_DIR),
+            notes="embedded tiny-shapes fine-tuned to describe the shapes and name their colours (open_ended)",
         ),
         ModelSpec(
             "tiny-shapes-classifier",

@@ -21,6 +21,16 @@ from typing import Any
 
 from pytest_vlm.printable import printable
 from pytest_vlm.reports.markdown import _value, verdict
+from pytest_vlm.reports.open_ended import (
+    HEADERS,
+    KIND,
+    MAIN,
+    TEXT,
+    measured_columns,
+    open_results,
+    open_rows,
+    with_interval,
+)
 from pytest_vlm.reports.rows import WARM_NOTE, failure_reasons, summary_rows
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.metrics import UNPARSEABLE, Metrics
@@ -78,6 +88,8 @@ def shown_images(result: ItemResult) -> list[str]:
     """The images the report shows: misclassified ones, then flipped ones."""
     wrong = [p.image_id for p in result.predictions if p.prediction != p.label]
     flipped = [f.image_id for f in result.comparison.flips] if result.comparison is not None else []
+    if result.open_comparison is not None:
+        flipped += [f.image_id for f in result.open_comparison.flips]
     return wrong[:THUMBNAIL_LIMIT] + flipped[:THUMBNAIL_LIMIT]
 
 
@@ -308,6 +320,48 @@ def _diagnostics(d: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def render_open_html(results: Sequence[ItemResult], anchors: dict[tuple[str, str, str], str]) -> str:
+    """The open-ended tables and, per item, its gates and the changed answers (old and new text)."""
+    out = []
+    for benchmark, group in groupby(open_rows(results), key=lambda r: r.benchmark):
+        rows = list(group)
+        names = measured_columns(rows, (*MAIN, *TEXT, "paired_win_rate"))
+        body = [
+            (
+                escape(r.model),
+                escape(r.strategy),
+                *(escape(with_interval(r, n)) for n in names),
+                "-" if r.images_per_second is None else f"{r.images_per_second:.1f}",
+                f'<span class="{escape(r.status)}">{escape(r.status)}</span>',
+                escape(r.baseline),
+            )
+            for r in rows
+        ]
+        headers = ("model", "strategy", *(f"{HEADERS[n]} [95% CI]" for n in names), "it/s", "status", "baseline")
+        out += [f"<h2>{escape(benchmark)} (open-ended)</h2>", _table(headers, body, names=2)]
+    for r in open_results(results):
+        out.append(f'<h2 id="{anchors[_key(r)]}">{_title(r)}</h2>')
+        if r.failures:
+            out.append(f"<pre>{escape(chr(10).join(r.failures))}</pre>")
+        c = r.open_comparison
+        if c is None:
+            continue
+        out.append(f"<h3>Against the baseline of {escape(c.baseline)}</h3><ul>")
+        for g in c.gates:
+            css, verdict = ("gate-ok", "passed") if g["passed"] else ("gate-fail", "FAILED")
+            out.append(f'<li class="{css}">{escape(g["gate"])}: {verdict}: {escape(g["detail"])}</li>')
+        out.append(f"<li>{escape(c.summary())}</li></ul>")
+        if c.flips:
+            rows_html = []
+            for f in c.flips:
+                thumb = r.thumbnails.get(f.image_id)
+                img = f'<img src="{thumb}" alt="{escape(f.image_id)}" width="48">' if thumb else ""
+                sim = "-" if f.similarity is None else f"{f.similarity:.3f}"
+                rows_html.append((f"{img} {escape(f.image_id)}", escape(f.asked), escape(f.old), escape(f.new), sim))
+            out.append(_table(("image", "question", "baseline answer", "new answer", "similarity"), rows_html, names=4))
+    return "\n".join(out)
+
+
 def render_html(results: Sequence[ItemResult], *, exit_status: int | None = None) -> str:
     # Items that did not pass first: they are what the reader came for.
     ordered = sorted(results, key=lambda r: (r.status == "passed", *_key(r)))
@@ -316,7 +370,8 @@ def render_html(results: Sequence[ItemResult], *, exit_status: int | None = None
     body = [f"<h1>pytest-vlm: {escape(said)}</h1>"]
     if ordered:
         body += [_contents(ordered, anchors), _summary(sorted(results, key=_key), anchors)]
-        body += [_item(r, anchors[_key(r)]) for r in ordered]
+        body += [_item(r, anchors[_key(r)]) for r in ordered if r.kind != KIND]
+        body.append(render_open_html(results, anchors))
     return (
         f'<!DOCTYPE html>\n{MARKER}\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -17,6 +17,7 @@ from html import escape
 from itertools import groupby
 
 from pytest_vlm.printable import printable, printable_name
+from pytest_vlm.reports.open_ended import render_open_markdown
 from pytest_vlm.reports.rows import WARM_NOTE, failure_reasons, summary_rows
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.metrics import UNPARSEABLE, Interval
@@ -89,6 +90,7 @@ def render_markdown(results: Sequence[ItemResult], *, exit_status: int | None = 
         out += _failure(result)
     for result in ordered:
         out += _comparison(result)
+    out += render_open_markdown(results)
     return "\n".join(out).rstrip("\n") + "\n"
 
 

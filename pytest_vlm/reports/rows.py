@@ -9,6 +9,7 @@ from typing import Any
 
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.metrics import Interval
+from pytest_vlm.strategies.open_ended import KIND as OPEN_ENDED
 
 JSON_VERSION = 2  # 2: "run" metadata, "speed" per result (docs/reports.md)
 
@@ -92,6 +93,8 @@ def failure_reasons(r: ItemResult) -> list[str]:
 def summary_rows(results: Sequence[ItemResult]) -> list[SummaryRow]:
     rows = []
     for r in sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy)):
+        if r.kind == OPEN_ENDED:  # reports/open_ended.py has their rows
+            continue
         m = r.metrics
         rows.append(
             SummaryRow(
@@ -143,6 +146,11 @@ def comparison_lines(results: Sequence[ItemResult]) -> list[str]:
 def junit_properties(r: ItemResult) -> list[tuple[str, object]]:
     """Properties for the item's JUnit <testcase> (item.user_properties), so CI systems show them."""
     props: list[tuple[str, object]] = [("vlm_status", r.status), ("vlm_baseline", _baseline(r))]
+    if r.open_metrics is not None:
+        props += [(f"vlm_{name}", round(value, 6)) for name, value in r.open_metrics.means.items()]
+        props += [(f"vlm_{name}", round(value, 6)) for name, value in r.open_metrics.top.items()]
+        if r.open_metrics.win_rate is not None:
+            props.append(("vlm_win_rate", round(r.open_metrics.win_rate, 6)))
     m = r.metrics
     if m is not None:
         props += [

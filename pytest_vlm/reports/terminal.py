@@ -21,7 +21,7 @@ from pytest_vlm.reports.rows import WARM_NOTE, SummaryRow
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.metrics import Interval
 
-_STATUS_STYLE = {"passed": "green", "failed": "bold red", "error": "bold red"}
+STATUS_STYLE = {"passed": "green", "failed": "bold red", "error": "bold red"}
 _COLUMNS = (
     ("model", "left"),
     ("strategy", "left"),
@@ -60,7 +60,7 @@ _INTERVAL_COLUMNS = (
 )
 
 
-def _table(title: str, columns: Sequence[tuple[str, str]], **title_style: Any) -> Any:
+def summary_table(title: str, columns: Sequence[tuple[str, str]], **title_style: Any) -> Any:
     """A borderless table in the summary's style. No cell ever wraps: see ``_fitted``."""
     from rich import box
     from rich.table import Table
@@ -92,7 +92,7 @@ def _fitted(
     kept = list(range(len(columns)))
     dropped: list[str] = []
     while True:
-        table = _table(title, [columns[i] for i in kept], **title_style)
+        table = summary_table(title, [columns[i] for i in kept], **title_style)
         for row in rows:
             table.add_row(*(Text(row[i]) if isinstance(row[i], str) else row[i] for i in kept))
         needed = console.measure(table, options=console.options.update(width=10_000)).maximum
@@ -129,7 +129,7 @@ def _summary_row(row: SummaryRow) -> tuple[Any, ...]:
         _num(row.weighted_f1),
         row.speed,
         row.cached,
-        Text(row.status, style=_STATUS_STYLE.get(row.status, "")),
+        Text(row.status, style=STATUS_STYLE.get(row.status, "")),
         printable_name(row.baseline),
     )
 
