@@ -38,7 +38,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from pytest_vlm.models.resolve import resolve_model
+    from pytest_vlm.models.resolve import resolve_model, same_names, same_names_message
     from pytest_vlm.models.user_aliases import ALIASES_KEY, session_aliases
 
     config.addinivalue_line("markers", "vlm: a pytest-vlm benchmark item (benchmark x model x strategy)")
@@ -58,6 +58,9 @@ def pytest_configure(config: pytest.Config) -> None:
         ]
     except ModelError as exc:
         raise pytest.UsageError(f"--vlm-model: {exc}") from None
+    pair = same_names(config.stash[CLI_MODELS_KEY])
+    if pair is not None:
+        raise pytest.UsageError(f"--vlm-model: {same_names_message(pair)}")
     _check_report_paths(options)
     if options.baseline is not None:
         if options.update_snapshots:
