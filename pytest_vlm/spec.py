@@ -73,14 +73,55 @@ class BenchmarkSpec:
         return self.path.parent
 
 
+_MAX_DEPTH = 100
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (plain YAML keeps the last one silently)."""
+    """SafeLoader that refuses duplicate keys (plain YAML keeps the last one silently), bounds
+    nesting (the composer recurses), and turns a tagged value it cannot read into a YAML error."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > _MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {_MAX_DEPTH} levels; a spec needs a handful",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError, AttributeError):  # !!int 1x, !!timestamp 2024-13-45 ...
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{tag} cannot read {node.value!r}; quote it to keep it as text", node.start_mark
+            ) from None
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue  # "<<: *defaults": merged by construct_mapping as yaml.safe_load does, explicit keys winning
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "a key must be a single value (a name or a number), not a list or a mapping",
+                key_node.start_mark,
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
@@ -193,8 +234,8 @@ def load_yaml(path: Path) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(path.name, f"invalid YAML{line}: {problem}") from exc
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(path.name, f"invalid YAML{line}: {problem}") from None
 
 
 TOP_LEVEL_KEYS: tuple[str, ...] = ("name", "description", "dataset", "classes", "background", "strategies")
@@ -285,7 +326,7 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
             kind=kind,
             generator=generator,
             count=_int(data["count"], where / "count", 1),
-            seed=_int(data.get("seed", 0), where / "seed"),
+            seed=_int(data.get("seed", 0), where / "seed", 0),
             difficulty=difficulty,
             size=_int(data.get("size", 64), where / "size", 16),
             max_per_class=max_per_class,
@@ -297,6 +338,8 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
             owner = "hf_dataset" if key in HF_OPTION_KEYS else "generated"
             raise (where / key).error(f"only applies to {owner} datasets, not to a {kind}")
     raw = _str(data[kind], where / kind)
+    if "\0" in raw:
+        raise (where / kind).error(f"a path cannot hold a NUL character, got {raw!r}")
     path = (folder / raw).resolve()
     hf = HfOptions(raw, path, **{key: _str(data[key], where / key) for key in own if key in data}) if own else None
     return DatasetSpec(kind=kind, path=path, max_per_class=max_per_class, rename=rename, hf=hf)
