@@ -58,7 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
         ]
     except ModelError as exc:
         raise pytest.UsageError(f"--vlm-model: {exc}") from None
-    pair = same_names(config.stash[CLI_MODELS_KEY])
+    cli_models: list[Any] = config.stash[CLI_MODELS_KEY]
+    pair = same_names(cli_models)
     if pair is not None:
         raise pytest.UsageError(f"--vlm-model: {same_names_message(pair)}")
     _check_report_paths(options)

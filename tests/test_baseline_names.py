@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_vlm.snapshots import SNAPSHOT_DIRNAME, snapshot_path
+from pytest_vlm.baseline.snapshots import SNAPSHOT_DIRNAME, snapshot_path
 
 SPEC = """
 dataset:

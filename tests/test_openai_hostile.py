@@ -22,7 +22,7 @@ from test_openai_compat import SPEC, ask
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import GenerationRequest
 from pytest_vlm.models.openai_compat import ApiOptions, OpenAICompatModel
-from pytest_vlm.models.registry import resolve_model
+from pytest_vlm.models.resolve import resolve_model
 
 KEY = "sk-hostile-0123456789abcdefSECRET"
 KEY_ENV = "PYTEST_VLM_HOSTILE_KEY"

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any
+from typing import Any, cast
 
 MAX_RESPONSE_BYTES = 4 * 2**20  # a chat completion of a few hundred tokens is a few KB
 _CHUNK = 64 * 1024
@@ -137,7 +137,7 @@ class _Handler(urllib.request.HTTPHandler):
         self.deadline = deadline
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_Connection, req, deadline=self.deadline)
+        return self.do_open(cast(Any, _Connection), req, deadline=self.deadline)
 
 
 class _TLSHandler(urllib.request.HTTPSHandler):
@@ -147,7 +147,7 @@ class _TLSHandler(urllib.request.HTTPSHandler):
         self.tls = ssl.create_default_context()
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_TLSConnection, req, context=self.tls, deadline=self.deadline)
+        return self.do_open(cast(Any, _TLSConnection), req, context=self.tls, deadline=self.deadline)
 
 
 class _AllStatuses(urllib.request.HTTPErrorProcessor):
@@ -204,7 +204,7 @@ def _transport_error(exc: BaseException, deadline: _Deadline, timeout_s: float) 
     if isinstance(reason, http.client.RemoteDisconnected):
         return TransportError(f"RemoteDisconnected: {reason}", "connection")
     if isinstance(reason, http.client.BadStatusLine):
-        return TransportError(f"malformed reply (status line {reason.line.strip()!r})", "broken")
+        return TransportError(f"malformed reply (status line {str(reason.args[0]).strip()!r})", "broken")
     if isinstance(reason, http.client.HTTPException):  # LineTooLong, too many headers ...
         return TransportError(f"malformed reply ({type(reason).__name__}: {reason})", "broken")
     if isinstance(exc, urllib.error.URLError):
