@@ -114,7 +114,9 @@ def compute_metrics(
         y_true, pred, labels=labels, average="weighted", zero_division=0
     )
     present = [i for i, s in enumerate(support) if s > 0]
-    confusion_labels = labels + ([UNPARSEABLE] if UNPARSEABLE in pred else [])
+    # Predictions that are no class (binary's "<no class>"), then the unreadable ones.
+    extra = sorted({p for p in pred if p not in labels and p != UNPARSEABLE})
+    confusion_labels = labels + extra + ([UNPARSEABLE] if UNPARSEABLE in pred else [])
     with warnings.catch_warnings():
         # With one class, sklearn warns about "a single label" even though labels= says them all.
         warnings.simplefilter("ignore", UserWarning)
