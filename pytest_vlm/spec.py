@@ -250,7 +250,7 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
         return DatasetSpec(
             kind=kind,
             generator=generator,
-            count=_int(data["count"], where / "count", 1),
+            count=_count(data["count"], where / "count"),
             seed=_int(data.get("seed", 0), where / "seed", 0),
             difficulty=difficulty,
             size=_int(data.get("size", 64), where / "size", 16),
@@ -268,6 +268,19 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
     path = (folder / raw).resolve()
     hf = HfOptions(raw, path, **{key: _str(data[key], where / key) for key in own if key in data}) if own else None
     return DatasetSpec(kind=kind, path=path, max_per_class=max_per_class, rename=rename, hf=hf)
+
+
+MAX_GENERATED = 100_000
+
+
+def _count(value: Any, where: _Where) -> int:
+    count = _int(value, where, 1)
+    if count > MAX_GENERATED:
+        raise where.error(
+            f"at most {MAX_GENERATED} generated images, got {count}; a generated set checks plumbing and gates, "
+            "and more images only cost time"
+        )
+    return count
 
 
 def _thresholds(value: Any, where: _Where) -> tuple[Threshold, ...]:
