@@ -57,7 +57,7 @@ _VALUED = (
     ("--vlm-api-base", "vlm_api_base", "base URL of the OpenAI-compatible server for openai: models and gpt-4o", None),
     ("--vlm-api-key-env", "vlm_api_key_env", "environment variable holding the API key (default OPENAI_API_KEY)", None),
     ("--vlm-api-concurrency", "vlm_api_concurrency", "requests in flight at once per remote model", "8"),
-    ("--vlm-api-timeout", "vlm_api_timeout", "seconds to wait for one remote answer before retrying", "120"),
+    ("--vlm-api-timeout", "vlm_api_timeout", "seconds for one whole remote request before it is retried", "120"),
     ("--vlm-api-retries", "vlm_api_retries", "retries after a 429, 5xx, timeout or lost connection", "4"),
     (
         "--vlm-baseline",
