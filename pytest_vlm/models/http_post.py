@@ -111,24 +111,26 @@ def _shutdown(sock: socket.socket) -> None:
         pass  # already closed
 
 
-class _Connection(http.client.HTTPConnection):
+class _Watched:
+    """Hands the connection's socket to the request's deadline as soon as it is connected."""
+
+    sock: Any
+
     def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline = deadline
 
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         self._deadline.attach(self.sock)
 
 
-class _TLSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._deadline = deadline
+class _Connection(_Watched, http.client.HTTPConnection):
+    pass
 
-    def connect(self) -> None:
-        super().connect()
-        self._deadline.attach(self.sock)
+
+class _TLSConnection(_Watched, http.client.HTTPSConnection):
+    pass
 
 
 class _Handler(urllib.request.HTTPHandler):
