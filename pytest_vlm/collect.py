@@ -19,7 +19,7 @@ from pytest_vlm.data.sources import load_dataset
 from pytest_vlm.errors import ModelError, SpecError, VlmError
 from pytest_vlm.failure_reason import short_reason
 from pytest_vlm.models.aliases import DEFAULT_MODEL
-from pytest_vlm.models.resolve import resolve_model
+from pytest_vlm.models.resolve import resolve_model, same_names, same_names_message
 from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.open_runner import check_open_other_baseline, check_open_snapshot, run_open_item
 from pytest_vlm.printable import printable
@@ -28,7 +28,7 @@ from pytest_vlm.reports.rows import junit_properties
 from pytest_vlm.results import ItemResult
 from pytest_vlm.runner import BenchmarkFailure, ItemPlan, build_strategy, check_other_baseline, check_snapshot, run_item
 from pytest_vlm.spec import BenchmarkSpec, StrategySpec, parse_spec
-from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
+from pytest_vlm.state import BASELINE_MODEL_KEY, CLAIMS_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
 from pytest_vlm.strategies.direct import DIRECT_BACKENDS, DirectParams
 from pytest_vlm.strategies.direct import KIND as DIRECT
 from pytest_vlm.strategies.open_ended import KIND as OPEN_ENDED
@@ -56,6 +56,14 @@ class VlmSpecFile(pytest.Module):
 
     def collect(self) -> Iterator[pytest.Item]:
         spec = parse_spec(self.path)
+        claims = self.config.stash.setdefault(CLAIMS_KEY, {})
+        other = claims.setdefault(f"benchmark {spec.name}", self._shown(self.path))
+        if other != self._shown(self.path):
+            raise SpecError(
+                f"{self.path.name}: name",
+                f"benchmark name {spec.name!r} is also the name of {other}; reports and baselines are keyed by it, "
+                "so give one of the two its own 'name:'",
+            )
         dataset = load_open_dataset(spec) if is_open_ended(spec) else load_dataset(spec)
         options = self.config.stash[OPTIONS_KEY]
         for strategy in spec.strategies:
@@ -67,18 +75,25 @@ class VlmSpecFile(pytest.Module):
             except ValueError as exc:
                 raise SpecError(f"{self.path.name}: strategies.{strategy.id}", str(exc)) from None
         seed = options.seed if options.seed is not None else spec.seed
-        other = self.config.stash.get(BASELINE_MODEL_KEY, None)  # --vlm-baseline
+        baseline_model = self.config.stash.get(BASELINE_MODEL_KEY, None)  # --vlm-baseline
+        models = self._models(spec)
+        pair = same_names(models)
+        if pair is not None:
+            raise SpecError(f"{self.path.name}: models", same_names_message(pair))
         plans = []
-        for model in self._models(spec):
+        for model in models:
             for strategy in strategies_for(spec, model.backend):
                 path = (
                     snapshots.snapshot_path(spec.folder, spec.name, model.name, strategy.id) if spec.snapshot else None
                 )
                 plan = ItemPlan(spec, dataset, strategy, model, seed, path)
-                if other is not None and path is not None:
+                if path is not None:
+                    self._claim_file(claims, path, plan.name)
+                if baseline_model is not None and path is not None:
                     # Compared with the other model's file, read-only; the item's own is left alone.
-                    other_path = snapshots.snapshot_path(spec.folder, spec.name, other.name, strategy.id)
-                    plan = replace(plan, snapshot_path=None, baseline_path=other_path, baseline_model=other.name)
+                    other = baseline_model.name
+                    other_path = snapshots.snapshot_path(spec.folder, spec.name, other, strategy.id)
+                    plan = replace(plan, snapshot_path=None, baseline_path=other_path, baseline_model=other)
                 plans.append(plan)
         for item in self._parametrized(spec.name, plans):
             chosen = item.callspec.params[_PLAN_PARAM]
@@ -113,6 +128,22 @@ class VlmSpecFile(pytest.Module):
         setattr(self.obj, name, mark(benchmark))  # where pytest's items look their function up
         made = self.ihook.pytest_pycollect_makeitem(collector=self, name=name, obj=getattr(self.obj, name))
         return [item for item in made or [] if isinstance(item, pytest.Function)]
+
+    def _shown(self, path: Any) -> str:
+        try:
+            return str(path.relative_to(self.config.rootpath))
+        except ValueError:
+            return str(path)
+
+    def _claim_file(self, claims: dict[str, str], path: Any, item: str) -> None:
+        """Refuse a baseline file that a case-insensitive file system (macOS, Windows) would share."""
+        owner = claims.setdefault(f"baseline {str(path).casefold()}", item)
+        if owner != item:
+            raise SpecError(
+                f"{self.path.name}: models",
+                f"{item} and {owner} have baselines whose paths differ only in letter case ({self._shown(path)}), "
+                "one file on macOS and Windows; give the models or benchmarks names that differ by more than case",
+            )
 
     def _models(self, spec: Any) -> list[ModelSpec]:
         """The spec's models, marked where the user opted in to running their checkpoint's code."""

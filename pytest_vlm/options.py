@@ -83,7 +83,13 @@ _VALUED = (
         None,
     ),
     ("--vlm-api-concurrency", "vlm_api_concurrency", "N", "requests in flight at once per remote model", "8"),
-    ("--vlm-api-timeout", "vlm_api_timeout", "SECONDS", "seconds to wait for one remote answer before retrying", "120"),
+    (
+        "--vlm-api-timeout",
+        "vlm_api_timeout",
+        "SECONDS",
+        "seconds for one whole remote request before it is retried",
+        "120",
+    ),
     ("--vlm-api-retries", "vlm_api_retries", "N", "retries after a 429, 5xx, timeout or lost connection", "4"),
     (
         "--vlm-baseline",

@@ -40,7 +40,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from pytest_vlm.models.resolve import resolve_model
+    from pytest_vlm.models.resolve import resolve_model, same_names, same_names_message
     from pytest_vlm.models.user_aliases import ALIASES_KEY, session_aliases
 
     config.addinivalue_line("markers", "vlm: a pytest-vlm benchmark item (benchmark x model x strategy)")
@@ -66,6 +66,10 @@ def pytest_configure(config: pytest.Config) -> None:
         ]
     except ModelError as exc:
         raise pytest.UsageError(f"--vlm-model: {exc}") from None
+    cli_models: list[Any] = config.stash[CLI_MODELS_KEY]
+    pair = same_names(cli_models)
+    if pair is not None:
+        raise pytest.UsageError(f"--vlm-model: {same_names_message(pair)}")
     _check_report_paths(options)
     if options.baseline is not None:
         if options.update_snapshots:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -212,11 +213,13 @@ def gate_report(checks: list[gate.Check], metrics: Any, predictions: Sequence[Im
     failed = len(gate.violations(checks))
     lines = [f"{failed} of {len(checks)} threshold(s) failed on {metrics.n} images:"]
     width = max(len(c.threshold.metric) for c in checks)
-    lines.append(f"  {'metric':<{width}}  {'value':>9}  {'threshold':<11}  {'margin':>9}")
+    digits = _digits(checks)
+    column = max(9, digits + 5)
+    lines.append(f"  {'metric':<{width}}  {'value':>{column}}  {'threshold':<11}  {'margin':>{column}}")
     for c in checks:
         lines.append(
-            f"  {c.threshold.metric:<{width}}  {c.actual:>9.4f}  {c.threshold!s:<11}  {c.margin:>+9.4f}"
-            f"  {'ok' if c.passed else 'FAIL'}"
+            f"  {c.threshold.metric:<{width}}  {c.actual:>{column}.{digits}f}  {c.threshold!s:<11}  "
+            f"{c.margin:>+{column}.{digits}f}  {'ok' if c.passed else 'FAIL'}"
         )
     confusions = worst_confusions(metrics) if isinstance(metrics, Metrics) else []
     if confusions:
@@ -227,6 +230,19 @@ def gate_report(checks: list[gate.Check], metrics: Any, predictions: Sequence[Im
     if unreadable:
         lines.append(unreadable)
     return lines
+
+
+def _digits(checks: list[gate.Check]) -> int:
+    """Decimals enough (4 to 12) that no value reads as its threshold and no margin as zero."""
+    digits = 4
+    for c in checks:
+        if c.actual == c.threshold.value or not math.isfinite(c.actual):
+            continue
+        while digits < 12 and (
+            f"{c.actual:.{digits}f}" == f"{c.threshold.value:.{digits}f}" or float(f"{c.margin:.{digits}f}") == 0
+        ):
+            digits += 1
+    return digits
 
 
 def _compare(

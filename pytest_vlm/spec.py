@@ -19,9 +19,9 @@ from pytest_vlm.data.hf_datasets import OPTION_KEYS as HF_OPTION_KEYS
 from pytest_vlm.data.hf_datasets import HfOptions
 from pytest_vlm.errors import SpecError, did_you_mean
 from pytest_vlm.scoring.open_metrics import OPEN_METRICS, SHARED_METRICS
-from pytest_vlm.spec_yaml import load_yaml
 from pytest_vlm.strategies import STRATEGIES
 from pytest_vlm.strategies.open_ended import KIND as OPEN_ENDED
+from pytest_vlm.yaml_loader import load_yaml
 
 DATASET_KINDS = ("folder", "manifest", "generated", "hf_dataset")
 GENERATORS = ("shapes",)
@@ -260,8 +260,8 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
         return DatasetSpec(
             kind=kind,
             generator=generator,
-            count=_int(data["count"], where / "count", 1),
-            seed=_int(data.get("seed", 0), where / "seed"),
+            count=_count(data["count"], where / "count"),
+            seed=_int(data.get("seed", 0), where / "seed", 0),
             difficulty=difficulty,
             size=_int(data.get("size", 64), where / "size", 16),
             questions=_str_list(data["questions"], where / "questions") if "questions" in data else (),
@@ -274,9 +274,24 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
             owner = "hf_dataset" if key in HF_OPTION_KEYS else "generated"
             raise (where / key).error(f"only applies to {owner} datasets, not to a {kind}")
     raw = _str(data[kind], where / kind)
+    if "\0" in raw:
+        raise (where / kind).error(f"a path cannot hold a NUL character, got {raw!r}")
     path = (folder / raw).resolve()
     hf = HfOptions(raw, path, **{key: _str(data[key], where / key) for key in own if key in data}) if own else None
     return DatasetSpec(kind=kind, path=path, max_per_class=max_per_class, rename=rename, hf=hf)
+
+
+MAX_GENERATED = 100_000
+
+
+def _count(value: Any, where: _Where) -> int:
+    count = _int(value, where, 1)
+    if count > MAX_GENERATED:
+        raise where.error(
+            f"at most {MAX_GENERATED} generated images, got {count}; a generated set checks plumbing and gates, "
+            "and more images only cost time"
+        )
+    return count
 
 
 def _thresholds(value: Any, where: _Where) -> tuple[Threshold, ...]:

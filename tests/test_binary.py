@@ -11,6 +11,7 @@ import pytest
 from fakes import FakeModel, Img
 from pytest_vlm.models.base import GenerationRequest
 from pytest_vlm.strategies import STRATEGIES
+from pytest_vlm.strategies.base import NO_CLASS
 from pytest_vlm.strategies.binary import PROMPT, Binary, BinaryParams, question_order
 
 REFERENCE_PROMPT = "Answer the question in one word: yes or no. Is the {class} in this photo?"
@@ -135,13 +136,13 @@ def test_at_most_n_minus_1_questions_with_a_background() -> None:
     assert [p.prediction for p in predictions] == [ex.label for ex in images]
 
 
-def test_without_background_every_class_is_asked_and_no_yes_gives_none() -> None:
+def test_without_background_every_class_is_asked_and_no_yes_gives_no_class() -> None:
     classes = ["circle", "square", "star"]
     model = FakeModel(lambda r: "no")
     (p,) = make(classes=classes, background=None).run(model, [Img("x", "star")])
     assert p.asked == ("circle", "square", "star")
     assert p.parsed == ("no", "no", "no")
-    assert p.prediction is None
+    assert p.prediction == NO_CLASS  # read, and wrong: not unparseable
     assert not p.correct
 
 

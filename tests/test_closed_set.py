@@ -14,7 +14,7 @@ import pytest
 from fakes import FakeModel, Img
 from pytest_vlm.models.base import GenerationRequest
 from pytest_vlm.strategies import STRATEGIES
-from pytest_vlm.strategies.closed_set import PROMPT, ClosedSet, ClosedSetParams, majority, shuffled_order
+from pytest_vlm.strategies.closed_set import PROMPT, ClosedSet, ClosedSetParams, majority, shuffled_order, vote_orders
 
 SHAPES = ["circle", "square", "triangle", "star", "cross", "heart"]
 REFERENCE_PROMPT = (
@@ -293,7 +293,8 @@ def test_run_custom_prompt_template_and_max_new_tokens() -> None:
     (p,) = make(votes=2, classes=["star", "heart"], seed=9, prompt=template, max_new_tokens=5).run(
         model, [Img("s", "star")]
     )
-    orders = [shuffled_order(["star", "heart"], seed=9, image_id="s", vote=v) for v in range(2)]
+    orders = vote_orders(["star", "heart"], seed=9, image_id="s", votes=2)
+    assert orders[0] != orders[1]  # distinct orders: both there are of two classes
     assert [r.prompt for r in model.requests] == [
         "Which of " + ", ".join(o) + ' is shown? Reply as JSON like {"answer": ...}' for o in orders
     ]

@@ -276,7 +276,7 @@ def test_jsonl_manifest(tmp_path: Path, pictures: Path) -> None:
         '{"image": "imgs/a.jpg", "label": "cat"}\n'
         "\n"
         '{"image": "imgs/b.png", "label": "dog", "id": "b1"}\n'
-        '{"image": "imgs/c.jpg", "label": 7, "extra": [1, 2]}\n',
+        '{"image": "imgs/c.jpg", "label": "7", "extra": [1, 2]}\n',
         encoding="utf-8",
     )
     ds = load_dataset(manifest_spec(tmp_path, manifest))

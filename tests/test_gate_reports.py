@@ -58,7 +58,7 @@ def test_significance_gate_fails_a_real_drop(recorded: pytest.Pytester) -> None:
     ids = blanked(recorded, 0.3)
     result = recorded.runpytest("--vlm-model", "degraded:0.3:scripted:oracle", "--vlm-baseline", "scripted:oracle")
     result.assert_outcomes(failed=2)
-    path = recorded.path / "__vlm_snapshots__" / "shapes" / "scripted-oracle" / "closed_set.json"
+    path = recorded.path / "__vlm_snapshots__" / "shapes" / "scripted%3Aoracle" / "closed_set.json"
     result.stdout.fnmatch_lines(
         [
             "*shapes on degraded:0.3:scripted:oracle with closed_set:",
@@ -73,7 +73,7 @@ def test_significance_gate_fails_a_real_drop(recorded: pytest.Pytester) -> None:
         ]
     )
     # The other model's baseline is only read.
-    assert not (recorded.path / "__vlm_snapshots__" / "shapes" / "degraded-0.3-scripted-oracle").exists()
+    assert not (recorded.path / "__vlm_snapshots__" / "shapes" / "degraded%3A0.3%3Ascripted%3Aoracle").exists()
 
 
 def test_significance_gate_passes_noise_and_reports_flips(recorded: pytest.Pytester) -> None:
@@ -130,7 +130,7 @@ def test_churn_budget_and_strategy_override(pytester: pytest.Pytester) -> None:
 def test_gates_on_the_own_baseline(recorded: pytest.Pytester, xdist: list[str]) -> None:
     # Two baseline entries edited to be wrong: the run now gets them right (an improvement). The
     # exact match would fail; the significance gate passes and the flips are still reported.
-    path = recorded.path / "__vlm_snapshots__" / "shapes" / "scripted-oracle" / "closed_set.json"
+    path = recorded.path / "__vlm_snapshots__" / "shapes" / "scripted%3Aoracle" / "closed_set.json"
     text = path.read_text()
     path.write_text(text.replace('"prediction": "circle"', '"prediction": "star"', 2))
     result = recorded.runpytest("--vlm-json", "out.json", "--junitxml", "junit.xml", "--vlm-html", "r.html", *xdist)
@@ -186,7 +186,7 @@ def test_lower_bound_threshold(recorded: pytest.Pytester) -> None:
 def test_baseline_model_errors(recorded: pytest.Pytester) -> None:
     missing = recorded.runpytest("--vlm-baseline", "scripted:noisy")
     missing.assert_outcomes(failed=2)
-    path = recorded.path / "__vlm_snapshots__" / "shapes" / "scripted-noisy" / "binary.json"
+    path = recorded.path / "__vlm_snapshots__" / "shapes" / "scripted%3Anoisy" / "binary.json"
     missing.stdout.fnmatch_lines(
         [
             f"no baseline of scripted:noisy on shapes / binary to compare with (--vlm-baseline scripted:noisy): "
@@ -208,7 +208,7 @@ def test_baseline_model_errors(recorded: pytest.Pytester) -> None:
     unknown = recorded.runpytest("--vlm-baseline", "scripted:oracel")
     assert unknown.ret == pytest.ExitCode.USAGE_ERROR
     unknown.stderr.fnmatch_lines(["ERROR: --vlm-baseline: unknown model 'scripted:oracel' (did you mean*"])
-    broken = recorded.path / "__vlm_snapshots__" / "shapes" / "scripted-oracle" / "binary.json"
+    broken = recorded.path / "__vlm_snapshots__" / "shapes" / "scripted%3Aoracle" / "binary.json"
     broken.write_text("{ not json")
     unreadable = recorded.runpytest(
         "--vlm-model", "scripted:noisy", "--vlm-baseline", "scripted:oracle", "-k", "binary"

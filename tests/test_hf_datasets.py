@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from pytest_vlm.baseline.snapshots import snapshot_path
 from pytest_vlm.data import shapes
 from pytest_vlm.data.sources import load_dataset
 from pytest_vlm.errors import DatasetError, SpecError
@@ -347,6 +348,6 @@ def test_baselines_with_xdist(pytester: pytest.Pytester) -> None:
         "thresholds: {accuracy: '>= 1.0'}\n",
     )
     pytester.runpytest("--vlm-model", "scripted:oracle", "--vlm-update-snapshots").assert_outcomes(passed=2)
-    baseline = pytester.path / "__vlm_snapshots__" / "hf" / "scripted-oracle" / "closed_set.json"
+    baseline = snapshot_path(pytester.path, "hf", "scripted:oracle", "closed_set")
     assert "row/00" in baseline.read_text()
     pytester.runpytest("--vlm-model", "scripted:oracle", "-n", "2").assert_outcomes(passed=2)

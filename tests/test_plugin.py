@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_vlm.baseline.snapshots import snapshot_path
+
 SHAPES_SPEC = """
 dataset:
   generated: shapes
@@ -35,7 +37,7 @@ def write_spec(pytester: pytest.Pytester, name: str = "shapes", threshold: float
 
 
 def snapshot_file(pytester: pytest.Pytester, model: str, strategy: str, benchmark: str = "shapes") -> Path:
-    return pytester.path / "__vlm_snapshots__" / benchmark / model.replace(":", "-") / f"{strategy}.json"
+    return snapshot_path(pytester.path, benchmark, model, strategy)
 
 
 @pytest.fixture

@@ -86,12 +86,12 @@ def test_serialize_no_predictions_is_valid_json() -> None:
 
 def test_snapshot_path(tmp_path: Path) -> None:
     assert snapshot_path(tmp_path, "cats", "scripted:oracle", "closed_set") == (
-        tmp_path / SNAPSHOT_DIRNAME / "cats" / "scripted-oracle" / "closed_set.json"
+        tmp_path / SNAPSHOT_DIRNAME / "cats" / "scripted%3Aoracle" / "closed_set.json"
     )
     assert snapshot_path(tmp_path, "a b", "Qwen/Qwen2-VL", "bin.v2+x").relative_to(tmp_path).parts == (
         SNAPSHOT_DIRNAME,
-        "a-b",
-        "Qwen-Qwen2-VL",
+        "a%20b",
+        "Qwen%2FQwen2-VL",
         "bin.v2+x.json",
     )
 

@@ -24,8 +24,14 @@ SNAPSHOT_DIRNAME = "__vlm_snapshots__"
 
 
 def _safe(part: str) -> str:
-    # Model names may hold ':' (scripted:oracle) or other characters some file systems refuse.
-    return re.sub(r"[^A-Za-z0-9._+-]", "-", part)
+    """``part`` as one file name, injectively: letters, digits and ``_ . + -`` stay; any other
+    character (``:`` of ``scripted:oracle``, ``/``, non-ASCII letters) and a leading dot become
+    ``%XX`` of their UTF-8 bytes, so two names never share a file and ``..`` never climbs out."""
+    return re.sub(r"^\.|[^A-Za-z0-9._+-]", lambda m: _percent(m.group()), part)
+
+
+def _percent(text: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in text.encode("utf-8", "surrogatepass"))
 
 
 def snapshot_path(spec_folder: Path, benchmark: str, model: str, strategy: str) -> Path:

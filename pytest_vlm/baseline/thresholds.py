@@ -48,8 +48,23 @@ def parse_threshold(metric: str, text: object) -> Threshold:
     match = _THRESHOLD.match(str(text))
     if not match:
         raise ValueError(f"cannot read threshold {text!r}; write it as '>= 0.9', '> 0.9', '<= 0.05' or '< 0.05'")
-    op = match.group(1) or (">=" if KNOWN[metric].higher_is_better else "<=")
-    return Threshold(metric, op, float(match.group(2)))
+    info = KNOWN[metric]
+    op = match.group(1) or (">=" if info.higher_is_better else "<=")
+    value = float(match.group(2))
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    low, high = (0.0, 1.0) if info.share else (0.0, math.inf)
+    what = "a share between 0 and 1" if info.share else "never negative"
+    if (
+        (op == ">" and value >= high)
+        or (op == ">=" and value > high)
+        or (op == "<" and value <= low)
+        or (op == "<=" and value < low)
+    ):
+        raise ValueError(f"{metric} is {what}, so {text!r} can never pass")
+    if info.share and not low <= value <= high:
+        raise ValueError(f"{metric} is {what}, so {text!r} always passes; give a share")
+    return Threshold(metric, op, value)
 
 
 @dataclass(frozen=True)

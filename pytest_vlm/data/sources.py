@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,14 @@ class FileImage:
         try:
             with Image.open(self.path) as image:
                 return image.convert("RGB")
+        except Image.DecompressionBombError as exc:
+            size = re.search(r"\((\d+) pixels\)", str(exc))  # PIL says "Image size (N pixels) exceeds ..."
+            pixels = f"{int(size.group(1)):,}" if size else "too many"
+            raise DatasetError(
+                f"cannot read image {self.path} (listed in {self.origin}): it has {pixels} pixels, over PIL's "
+                f"decompression-bomb limit ({Image.MAX_IMAGE_PIXELS:,}). If you trust the file, raise the limit in "
+                "your conftest.py (import PIL.Image; PIL.Image.MAX_IMAGE_PIXELS = 200_000_000), or shrink the image."
+            ) from None
         except (OSError, UnidentifiedImageError) as exc:
             raise DatasetError(
                 f"cannot read image {self.path} (listed in {self.origin}): {exc}. Fix or remove the file."
@@ -100,6 +109,12 @@ def load_dataset(spec: BenchmarkSpec) -> Dataset:
         examples = list[Example](rows)
     else:
         examples, found = _manifest(ds, where)
+    unknown = [name for name in ds.rename if name not in found]
+    if unknown:
+        raise DatasetError(
+            f"{where}.rename: {unknown[0]!r} names no class of the dataset{did_you_mean(unknown[0], found)}; "
+            f"its classes: {', '.join(found)}"
+        )
     examples = [_renamed(ex, ds.rename) for ex in examples]
     found = list(dict.fromkeys(ds.rename.get(c, c) for c in found))  # renaming onto a class merges the two
 
@@ -227,7 +242,7 @@ def _folder(ds: DatasetSpec, where: str) -> tuple[list[Example], list[str]]:
             raise DatasetError(
                 f"{where}.folder: two folders give the class {label!r} (one is {class_dir.name}); rename one"
             )
-        files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = _image_files(class_dir, root, where)
         if not files:
             continue
         classes.append(label)
@@ -240,6 +255,25 @@ def _folder(ds: DatasetSpec, where: str) -> tuple[list[Example], list[str]]:
     return examples, classes
 
 
+def _image_files(class_dir: Path, root: Path, where: str) -> list[Path]:
+    """The images under a class folder, hidden files and folders (``._0.png``, ``.thumbs/``) left out
+    as hidden class folders are; a link to nothing is an error, not a silent skip."""
+    files = []
+    for path in sorted(class_dir.rglob("*")):
+        if path.suffix.lower() not in IMAGE_SUFFIXES or any(
+            part.startswith(".") for part in path.relative_to(class_dir).parts
+        ):
+            continue
+        if path.is_symlink() and not path.exists():
+            raise DatasetError(
+                f"{where}.folder: {path.relative_to(root).as_posix()} is a link to {os.readlink(path)}, which does "
+                "not exist; restore the target or remove the link"
+            )
+        if path.is_file():
+            files.append(path)
+    return files
+
+
 def _manifest(ds: DatasetSpec, where: str) -> tuple[list[Example], list[str]]:
     path = ds.path
     assert path is not None
@@ -250,6 +284,12 @@ def _manifest(ds: DatasetSpec, where: str) -> tuple[list[Example], list[str]]:
     classes: list[str] = []
     for line, row in rows:
         origin = f"{path.name} line {line}"
+        for key in ("image", "label", "id"):
+            value = row.get(key)
+            if value is not None and not isinstance(value, str):  # JSONL: 3 is not the class "3"
+                raise DatasetError(
+                    f"{origin}: {key} must be text, got {type(value).__name__} {value!r}; write it in quotes"
+                )
         missing = [k for k in ("image", "label") if not str(row.get(k) or "").strip()]
         if missing:
             raise DatasetError(f"{origin}: missing {' and '.join(missing)}; each row needs image and label")

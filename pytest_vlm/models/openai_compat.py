@@ -16,11 +16,10 @@ import hashlib
 import io
 import json
 import os
+import re
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_vlm.errors import ModelError
+from pytest_vlm.models import http_post
 from pytest_vlm.models.base import GenerationRequest, ImageSource
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -44,7 +44,7 @@ class ApiOptions:
     base_url: str | None = None  # overrides the alias's base URL, not one written in the model name
     key_env: str | None = None  # overrides the alias's key variable
     concurrency: int = 8
-    timeout_s: float = 120.0
+    timeout_s: float = 120.0  # the whole request, connect to last byte, per attempt
     retries: int = 4  # further attempts after a 429, a 5xx, a timeout or a dropped connection
     backoff_s: float = 1.0  # first wait; doubles per attempt, capped at max_backoff_s
     max_backoff_s: float = 30.0
@@ -100,15 +100,24 @@ class _Secret:
     def redact(self, text: str) -> str:
         return text.replace(self.value, "<redacted>") if self.value else text
 
+    def headers(self) -> dict[str, Any]:
+        headers: dict[str, Any] = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.value:
+            headers["Authorization"] = http_post.Bearer(self.value)  # encoded by http.client, never a str here
+        return headers
+
 
 class _Retryable(Exception):
-    """One attempt failed in a way worth retrying; ``wait_s`` is the server's Retry-After, if any."""
+    """One attempt failed in a way worth retrying; ``wait_s`` is the server's Retry-After, if any.
 
-    def __init__(self, reason: str, wait_s: float | None = None, timeout: bool = False) -> None:
+    ``kind``: ``http`` (429, 408, 5xx), or a :class:`~pytest_vlm.models.http_post.TransportError` kind.
+    """
+
+    def __init__(self, reason: str, kind: str, wait_s: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
         self.wait_s = wait_s
-        self.timeout = timeout
 
 
 class OpenAICompatModel:
@@ -125,15 +134,19 @@ class OpenAICompatModel:
         self.base_url = url.rstrip("/")
         self.key_env = api.key_env or options.get("api_key_env") or DEFAULT_KEY_ENV
         self._key = _Secret(os.environ.get(self.key_env, "").strip())
+        if not re.fullmatch(r"[\x21-\x7e]*", self._key.value):
+            # http.client would refuse it with a ValueError quoting the whole header.
+            raise ModelError(
+                f"model {spec.name}: {self.key_env} holds a space, a line break or a non-ASCII character, "
+                "which an HTTP header cannot carry; set it to the key alone"
+            )
         if not self._key.value and urllib.parse.urlsplit(self.base_url).hostname == "api.openai.com":
             raise ModelError(
                 f"model {spec.name}: {self.key_env} is not set; the OpenAI API needs a key. "
                 f"Export {self.key_env}=... (pytest-vlm reads it from the environment only and never writes it)"
             )
-        host = urllib.parse.urlsplit(self.base_url).hostname
         # A loopback server is never reached through a proxy from http_proxy/https_proxy.
-        handlers = [urllib.request.ProxyHandler({})] if host in _LOOPBACK else []
-        self._opener = urllib.request.build_opener(*handlers)
+        self._direct = urllib.parse.urlsplit(self.base_url).hostname in _LOOPBACK
         self._images: OrderedDict[str, str] = OrderedDict()
         self._images_lock = threading.Lock()
 
@@ -222,7 +235,7 @@ class OpenAICompatModel:
         attempts = self.api.retries + 1
         for attempt in range(attempts):
             try:
-                return self._post(body)
+                return self._post(body, request.max_new_tokens)
             except _Retryable as exc:
                 if attempt + 1 == attempts:
                     raise self._gave_up(exc, attempts) from None
@@ -242,49 +255,59 @@ class OpenAICompatModel:
         jitter = int.from_bytes(digest[:8], "big") / 2**64
         return min(self.api.max_backoff_s, self.api.backoff_s * 2**attempt) * (0.5 + 0.5 * jitter)
 
-    def _post(self, body: dict[str, Any]) -> str:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._key.value:
-            headers["Authorization"] = "Bearer " + self._key.value
-        request = urllib.request.Request(
-            self.base_url + "/chat/completions", data=json.dumps(body).encode(), headers=headers, method="POST"
-        )
+    def _post(self, body: dict[str, Any], max_new_tokens: int) -> str:
+        """One attempt. Every failure is raised outside an ``except`` block, so no traceback chain
+        keeps frames of the HTTP exchange (whose locals hold the request's headers) alive."""
+        failure: Exception
         try:
-            with self._opener.open(request, timeout=self.api.timeout_s) as response:
-                payload = response.read()
-        except urllib.error.HTTPError as exc:
-            raise self._http_error(exc) from None
-        except TimeoutError:
-            raise _Retryable(f"no answer within {self.api.timeout_s:g} s", timeout=True) from None
-        except urllib.error.URLError as exc:
-            timeout = isinstance(exc.reason, TimeoutError)
-            raise _Retryable(self._key.redact(str(exc.reason)), timeout=timeout) from None
-        except (ConnectionError, OSError) as exc:  # a dropped connection, e.g. RemoteDisconnected
-            raise _Retryable(self._key.redact(f"{type(exc).__name__}: {exc}")) from None
-        return self._answer(payload)
+            reply = http_post.post(
+                self.base_url + "/chat/completions",
+                json.dumps(body).encode(),
+                self._key.headers(),
+                timeout_s=self.api.timeout_s,
+                direct=self._direct,
+            )
+        except http_post.TransportError as exc:
+            failure = _Retryable(self._key.redact(exc.reason), exc.kind)
+        except http_post.ResponseTooLarge as exc:
+            failure = ModelError(
+                f"model {self.name}: {public_url(self.base_url)} sent a reply of more than "
+                f"{http_post.MAX_RESPONSE_BYTES // 2**20} MiB ({exc.size:,} bytes, answering max_tokens="
+                f"{max_new_tokens}); pytest-vlm stops reading there. Is the server ignoring max_tokens?"
+            )
+        else:
+            if reply.status >= 300:
+                raise self._http_error(reply)
+            return self._answer(reply.body, max_new_tokens)
+        raise failure
 
-    def _answer(self, payload: bytes) -> str:
+    def _answer(self, payload: bytes, max_new_tokens: int) -> str:
         try:
             content = json.loads(payload)["choices"][0]["message"].get("content")
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
             raise ModelError(
                 f"model {self.name}: {public_url(self.base_url)} answered without choices[0].message "
                 f"(got {self._key.redact(payload[:300].decode('utf-8', 'replace'))!r}); "
                 "is this an OpenAI-compatible /v1 endpoint?"
             ) from None
         if isinstance(content, list):  # some servers return content parts
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-        return (content or "").strip()
+            texts = [part.get("text", "") for part in content if isinstance(part, dict)]
+            if all(isinstance(text, str) for text in texts):
+                content = "".join(texts)
+        if content is not None and not isinstance(content, str):
+            raise ModelError(
+                f"model {self.name}: {public_url(self.base_url)} answered with choices[0].message.content "
+                f"{self._key.redact(json.dumps(content)[:200])}, which is neither text nor a list of text parts; "
+                "is this an OpenAI-compatible /v1 endpoint?"
+            )
+        return _at_most(self._key.redact((content or "").strip()), max_new_tokens)
 
-    def _http_error(self, exc: urllib.error.HTTPError) -> Exception:
-        code = exc.code
-        try:
-            detail = self._key.redact(exc.read()[:500].decode("utf-8", "replace").strip())
-        except OSError:
-            detail = ""
+    def _http_error(self, reply: http_post.Reply) -> Exception:
+        code = reply.status
+        detail = self._key.redact(reply.body[:500].decode("utf-8", "replace").strip())
         where = f"model {self.name}: {public_url(self.base_url)}"
         if code in (429, 408) or code >= 500:
-            return _Retryable(f"HTTP {code} {detail}".strip(), wait_s=_retry_after(exc.headers.get("Retry-After")))
+            return _Retryable(f"HTTP {code} {detail}".strip(), "http", _retry_after(reply.headers.get("Retry-After")))
         if code in (401, 403):
             # Not the body: OpenAI's 401 body quotes part of the key.
             state = f"the key in {self.key_env} was refused" if self._key.value else f"{self.key_env} is not set"
@@ -298,14 +321,16 @@ class OpenAICompatModel:
                 f"Check the model name (GET {public_url(self.base_url)}/models lists the server's models) "
                 "and that the base URL ends in /v1"
             )
-        return ModelError(f"{where} rejected the request for {self.model!r} (HTTP {code}): {detail or exc.reason}")
+        return ModelError(f"{where} rejected the request for {self.model!r} (HTTP {code}): {detail or reply.reason}")
 
     def _gave_up(self, exc: _Retryable, attempts: int) -> ModelError:
         where = f"model {self.name}: {public_url(self.base_url)}"
-        if exc.timeout:
+        if exc.kind == "timeout":
             hint = "raise --vlm-api-timeout, or lower --vlm-api-concurrency if the server is overloaded"
-        elif exc.reason.startswith("HTTP"):
+        elif exc.kind == "http":
             hint = "the server is overloaded or failing; lower --vlm-api-concurrency or raise --vlm-api-retries"
+        elif exc.kind == "broken":
+            hint = "the server or a proxy on the way cut or garbled its replies; check its logs"
         else:
             hint = "is the server running, and is the base URL right?"
         return ModelError(f"{where} failed {attempts} attempt(s), the last with: {exc.reason}. {hint}")
@@ -313,6 +338,18 @@ class OpenAICompatModel:
 
 def _key(request: GenerationRequest) -> tuple[str, str, int]:
     return (request.image.id, request.prompt, request.max_new_tokens)
+
+
+def _at_most(text: str, max_new_tokens: int) -> str:
+    """The answer cut to ``max_new_tokens`` words and 128 characters a token.
+
+    A server that ignores ``max_tokens`` must not make answers (and the reports and caches that
+    keep them) longer than an in-process model's. Both bounds are generous: the tokenisers of
+    VLMs split words apart before merging, so each word costs at least one token.
+    """
+    text = text[: max_new_tokens * 128]
+    words = re.match(rf"\s*(?:\S+\s*){{0,{max_new_tokens}}}", text)
+    return words.group(0).rstrip() if words else text
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -104,3 +104,22 @@ def with_opt_in(
         else m
         for m in models
     ]
+
+
+def same_names(models: Sequence[ModelSpec]) -> tuple[ModelSpec, ModelSpec] | None:
+    """The first two different models that share a name (their items and baselines would be one)."""
+    seen: dict[str, ModelSpec] = {}
+    for model in models:
+        first = seen.setdefault(model.name, model)
+        if first != model:
+            return first, model
+    return None
+
+
+def same_names_message(pair: tuple[ModelSpec, ModelSpec]) -> str:
+    first, second = pair
+    return (
+        f"two models are both called {first.name!r} ({first.source} and {second.source}); their items and "
+        "baselines would be one. Name them apart with aliases in vlm-models.yaml, e.g. "
+        f"models: {{{first.name}-a: {{source: {first.source}}}}}"
+    )

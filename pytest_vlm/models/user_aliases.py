@@ -34,7 +34,8 @@ import pytest
 from pytest_vlm.models.aliases import ALIASES, TINY_SHAPES_DIR
 from pytest_vlm.models.backends import BACKEND_NAMES
 from pytest_vlm.models.spec import ModelSpec
-from pytest_vlm.spec import _bool, _check_keys, _int, _mapping, _str, _Where, load_yaml
+from pytest_vlm.spec import _bool, _check_keys, _int, _mapping, _str, _Where
+from pytest_vlm.yaml_loader import load_yaml
 
 FILE_NAME = "vlm-models.yaml"
 DTYPES = ("auto", "float32", "bfloat16", "float16")

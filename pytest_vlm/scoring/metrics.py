@@ -20,6 +20,7 @@ class MetricInfo:
     name: str
     higher_is_better: bool
     description: str
+    share: bool = True  # a value between 0 and 1; the others are counts or rates >= 0
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -31,10 +32,13 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("min_class_f1", True, "F1 of the worst class"),
         MetricInfo("unparseable_rate", False, "share of images whose answer matched no class"),
         MetricInfo(
-            "images_per_second", True, "images per second of the model's own time, over the answers it computed"
+            "images_per_second",
+            True,
+            "images per second of the model's own time, over the answers it computed",
+            share=False,
         ),
-        MetricInfo("peak_memory_mb", False, "peak GPU memory on GPU, else peak process RSS, in MiB"),
-        MetricInfo("calls_per_image", False, "model prompts per image"),
+        MetricInfo("peak_memory_mb", False, "peak GPU memory on GPU, else peak process RSS, in MiB", share=False),
+        MetricInfo("calls_per_image", False, "model prompts per image", share=False),
         MetricInfo("accuracy_lower", True, "lower end of the accuracy's 95% Wilson interval"),
         MetricInfo("macro_f1_lower", True, "lower end of the macro F1's 95% bootstrap interval"),
         MetricInfo("weighted_f1_lower", True, "lower end of the weighted F1's 95% bootstrap interval"),
@@ -114,7 +118,9 @@ def compute_metrics(
         y_true, pred, labels=labels, average="weighted", zero_division=0
     )
     present = [i for i, s in enumerate(support) if s > 0]
-    confusion_labels = labels + ([UNPARSEABLE] if UNPARSEABLE in pred else [])
+    # Predictions that are no class (binary's "<no class>"), then the unreadable ones.
+    extra = sorted({p for p in pred if p not in labels and p != UNPARSEABLE})
+    confusion_labels = labels + extra + ([UNPARSEABLE] if UNPARSEABLE in pred else [])
     with warnings.catch_warnings():
         # With one class, sklearn warns about "a single label" even though labels= says them all.
         warnings.simplefilter("ignore", UserWarning)

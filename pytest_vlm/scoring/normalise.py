@@ -5,7 +5,6 @@ It lives outside ``strategies`` so that scoring can use it without importing eve
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 _ARTICLES = {"a", "an", "the"}
@@ -25,29 +24,45 @@ _LEAD_INS = (
     "there is",
 )
 _NOT_PLURAL = ("ss", "us", "is", "ous")
+# Endings that singular and plural share once the plural "s" is gone, written one way so that both
+# read the same: cookie/cookies and puppy/puppies, house/houses and bus/buses, shoe/shoes and
+# zero/zeroes. Words of three letters or fewer (tie, toe, use) keep theirs.
+_ONE_WAY = (("ie", "y"), ("use", "us"), ("oe", "o"))
 
 
 def _singular(word: str) -> str:
-    if len(word) <= 3 or word.endswith(_NOT_PLURAL):
-        return word
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith(("ches", "shes", "xes", "sses", "zes")):
-        return word[:-2]
-    if word.endswith("s"):
-        return word[:-1]
+    if len(word) > 3 and not word.endswith(_NOT_PLURAL):
+        if word.endswith(("ches", "shes", "xes", "sses", "zes")):
+            word = word[:-2]
+        elif word.endswith("s"):
+            word = word[:-1]
+    if len(word) > 3:
+        for ending, written in _ONE_WAY:
+            if word.endswith(ending):
+                return word[: -len(ending)] + written
     return word
 
 
+def _fold(text: str) -> str:
+    """Case-folded, compatibility forms folded (full-width Ｃａｔ is cat), accents stripped from
+    Latin letters only: other scripts' marks (й, Devanagari vowel signs) are part of the letter."""
+    out: list[str] = []
+    for char in unicodedata.normalize("NFKD", text.casefold()):
+        if unicodedata.combining(char) and out and out[-1].isascii():
+            continue
+        out.append(char)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
 def normalise(text: str) -> str:
-    """Lower case, no accents or punctuation, no articles or lead-ins, singular words.
+    """Lower case, no Latin accents or punctuation, no articles or lead-ins, singular words.
 
     Applied to both answers and class names, so that "Circles.", "a circle" and "CIRCLE" all
-    become "circle", and the class "teddy-bear" matches "Teddy bears".
+    become "circle", and the class "teddy-bear" matches "Teddy bears". Letters and digits of every
+    script are kept (кошка, 猫); plurals are only reduced for English.
     """
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    text = re.sub(r"[_\-/]", " ", text)
-    text = re.sub(r"[^a-z0-9 ]+", " ", text)
+    text = _fold(text)
+    text = "".join(c if c.isalnum() or unicodedata.category(c).startswith("M") else " " for c in text)
     text = " ".join(text.split())
     for lead in _LEAD_INS:
         if text == lead:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_vlm.scoring.intervals import BOOTSTRAP_RESAMPLES, bootstrap_seed, percentile_interval, resample_indices
-from pytest_vlm.scoring.metrics import Interval, MetricInfo
+from pytest_vlm.scoring.metrics import METRICS, Interval, MetricInfo
 from pytest_vlm.scoring.scorers import SCORER_NAMES
 
 DEFAULT_WIN_THRESHOLD = 0.8
@@ -35,9 +35,7 @@ OPEN_METRICS: dict[str, MetricInfo] = {
         MetricInfo("top5", True, "mean of the 5 highest similarities"),
         MetricInfo("top10", True, "mean of the 10 highest similarities"),
         MetricInfo("paired_win_rate", True, "share of images closer to the references than the baseline (ties 1/2)"),
-        MetricInfo("images_per_second", True, "images through the strategy per second of wall time"),
-        MetricInfo("peak_memory_mb", False, "peak GPU memory on GPU, else peak process RSS, in MiB"),
-        MetricInfo("calls_per_image", False, "model prompts per image"),
+        *(METRICS[name] for name in SHARED_METRICS),  # counts and rates, not shares: as classification has them
         *(
             MetricInfo(f"{name}_lower", True, f"lower end of the {name}'s 95% bootstrap interval")
             for name in INTERVAL_METRICS

@@ -31,11 +31,25 @@ class ClassMatcher:
             return None
         if form in self._by_form:
             return self._by_form[form]
-        padded = f" {form} "
-        found = [f for f in self._by_form if f" {f} " in padded]
-        # "teddy bear" also contains the class "bear": the longer name is the one meant.
-        found = [f for f in found if not any(f != g and f" {f} " in f" {g} " for g in found)]
-        return self._by_form[found[0]] if len(found) == 1 else None
+        words = form.split()
+        spans = {f: _spans(words, f.split()) for f in self._by_form}
+        taken = [(start, end) for found in spans.values() for start, end in found]
+        # "teddy bear" also contains the class "bear": the longer name is the one meant, unless
+        # "bear" is also said on its own ("bear or teddy bear" names two classes).
+        named = [
+            f
+            for f, found in spans.items()
+            if any(
+                not any(s <= start and end <= e and (s, e) != (start, end) for s, e in taken) for start, end in found
+            )
+        ]
+        return self._by_form[named[0]] if len(named) == 1 else None
+
+
+def _spans(words: list[str], name: list[str]) -> list[tuple[int, int]]:
+    """Where the word sequence ``name`` occurs in ``words``, as (start, end) word indices."""
+    n = len(name)
+    return [(i, i + n) for i in range(len(words) - n + 1) if words[i : i + n] == name]
 
 
 def parse_yes_no(answer: str) -> str | None:

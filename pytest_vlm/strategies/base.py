@@ -8,6 +8,10 @@ from typing import Any, ClassVar, Protocol
 
 from pytest_vlm.models.base import ImageSource, VisionLanguageModel
 
+# A binary run without a background class whose every answer read "no": the model named no class.
+# Wrong, but not unparseable (every answer was read).
+NO_CLASS = "<no class>"
+
 
 @dataclass(frozen=True)
 class ImagePrediction:

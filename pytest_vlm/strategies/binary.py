@@ -1,8 +1,8 @@
 """Binary: one yes/no question per class in a fixed order; the first "yes" decides.
 
 The background class is never asked about: it is the answer when no question got a "yes", so at
-most n-1 questions are asked. Without a background class every class is asked and an image no
-question said "yes" to has no prediction (counted wrong). An image with an unreadable answer and no
+most n-1 questions are asked. Without a background class every class is asked and an image every
+question got a "no" to is predicted NO_CLASS (wrong, but read). An image with an unreadable answer and no
 "yes" also has no prediction: "background" would then be a guess.
 """
 
@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from pytest_vlm.models.base import GenerationRequest, VisionLanguageModel
 from pytest_vlm.strategies.answers import parse_yes_no
-from pytest_vlm.strategies.base import Example, ImagePrediction, check_template, fill, shared_length
+from pytest_vlm.strategies.base import NO_CLASS, Example, ImagePrediction, check_template, fill, shared_length
 
 YES_NO = ("yes", "no")
 PROMPT = "Answer the question in one word: yes or no. Is the {class} in this photo?"
@@ -91,8 +91,8 @@ class Binary:
         predictions = []
         for i, ex in enumerate(examples):
             prediction = decided.get(i)
-            if prediction is None and self.background is not None and None not in parsed[i]:
-                prediction = self.background
+            if prediction is None and None not in parsed[i]:
+                prediction = self.background if self.background is not None else NO_CLASS
             predictions.append(
                 ImagePrediction(ex.id, ex.label, prediction, tuple(asked[i]), tuple(raw[i]), tuple(parsed[i]))
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -37,7 +38,29 @@ def shuffled_order(classes: Sequence[str], *, seed: int, image_id: str, vote: in
     Seeded by sha256 of (seed, image id, vote): the same in every process, whatever the test
     selection, xdist distribution or PYTHONHASHSEED.
     """
-    digest = hashlib.sha256(f"{seed}\x1f{image_id}\x1f{vote}".encode()).digest()
+    return _draw(classes, f"{seed}\x1f{image_id}\x1f{vote}")
+
+
+def vote_orders(classes: Sequence[str], *, seed: int, image_id: str, votes: int) -> list[list[str]]:
+    """The orders of an image's votes: distinct while there are enough (3 classes: 6 orders).
+
+    Vote v's order is ``shuffled_order(vote=v)`` unless an earlier vote already had it; then it
+    is drawn again from (seed, image id, vote, redraw), still the same in every process.
+    """
+    orders: list[list[str]] = []
+    distinct = math.factorial(len(classes))
+    for vote in range(votes):
+        order = shuffled_order(classes, seed=seed, image_id=image_id, vote=vote)
+        redraw = 0
+        while order in orders and len(orders) < distinct:
+            redraw += 1
+            order = _draw(classes, f"{seed}\x1f{image_id}\x1f{vote}\x1f{redraw}")
+        orders.append(order)
+    return orders
+
+
+def _draw(classes: Sequence[str], key: str) -> list[str]:
+    digest = hashlib.sha256(key.encode()).digest()
     order = list(classes)
     random.Random(int.from_bytes(digest[:8], "big")).shuffle(order)
     return order
@@ -71,10 +94,7 @@ class ClosedSet:
     def run(self, model: VisionLanguageModel, examples: Sequence[Example]) -> list[ImagePrediction]:
         choices = tuple(self.classes)
         shared = shared_length(self.params.prompt, "{classes}")
-        orders = [
-            [shuffled_order(self.classes, seed=self.seed, image_id=ex.id, vote=v) for v in range(self.params.votes)]
-            for ex in examples
-        ]
+        orders = [vote_orders(self.classes, seed=self.seed, image_id=ex.id, votes=self.params.votes) for ex in examples]
         requests = [
             GenerationRequest(
                 ex, fill(self.params.prompt, "{classes}", ", ".join(order)), self.params.max_new_tokens, choices, shared

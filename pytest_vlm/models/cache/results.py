@@ -139,7 +139,7 @@ class CachingModel:
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         # The choices decide where early stopping ends an answer, so they are part of the question.
         keyed = [("generate", r.prompt, r.max_new_tokens, list(r.choices)) for r in requests]
-        return self._answer(requests, keyed, self.model.generate, encode=str, decode=str)
+        return self._answer(requests, keyed, self.model.generate, encode=str, decode=_text)
 
     def close(self) -> None:
         """The pool owns the model; closing one item's view of it does nothing."""
@@ -151,22 +151,29 @@ class CachingModel:
         call: Callable[[list[Any]], list[Any]],
         *,
         encode: Callable[[Any], Any],
-        decode: Callable[[Any], Any],
+        decode: Callable[[Any, Any], Any],
     ) -> list[Any]:
         self.requests += len(requests)
         results: list[Any] = [None] * len(requests)
         keys: list[str] | None = None
         misses = list(range(len(requests)))
+        bad: set[str] = set()  # rows that are not what we write: recomputed and replaced
         if self.cache is not None and self.model_key is not None:
             cache = self.cache
             keys = [
                 _sha256_json([self.model_key, cache.image_key(r.image), *parts]) for r, parts in zip(requests, keyed)
             ]
             found = cache.store.get_many(keys)
-            misses = [i for i, key in enumerate(keys) if key not in found]
+            misses = []
             for i, key in enumerate(keys):
-                if key in found:
-                    results[i] = decode(found[key])
+                if key not in found:
+                    misses.append(i)
+                    continue
+                try:
+                    results[i] = decode(found[key], requests[i])
+                except (TypeError, ValueError):
+                    misses.append(i)
+                    bad.add(key)
             self.hits += len(requests) - len(misses)
             self._report(len(requests) - len(misses))
         for start in range(0, len(misses), self.chunk_size):
@@ -177,7 +184,8 @@ class CachingModel:
             for i, answer in zip(chunk, answers):
                 results[i] = answer
             if keys is not None and self.cache is not None:
-                self.cache.store.put_many({keys[i]: encode(results[i]) for i in chunk}, model=str(self.model_key))
+                values = {keys[i]: encode(results[i]) for i in chunk}
+                self.cache.store.put_many(values, model=str(self.model_key), replace=bad)
             self._report(len(chunk))
         return results
 
@@ -198,8 +206,29 @@ class CachingScoringModel(CachingModel):
             keyed,
             model.score,
             encode=lambda scores: [[s.logprob, s.tokens] for s in scores],
-            decode=lambda rows: [ContinuationScore(float(lp), int(n)) for lp, n in rows],
+            decode=_scores,
         )
+
+
+def _text(value: Any, request: GenerationRequest) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"a cached answer must be text, got {value!r}")
+    return value
+
+
+def _scores(rows: Any, request: ScoreRequest) -> list[ContinuationScore]:
+    """One (log-probability, token count) pair per continuation, or TypeError/ValueError."""
+    if not isinstance(rows, list) or len(rows) != len(request.continuations):
+        raise ValueError(f"expected {len(request.continuations)} scores, got {rows!r}")
+    scores = []
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 2):
+            raise ValueError(f"a score must be [logprob, tokens], got {row!r}")
+        logprob, tokens = row
+        if isinstance(logprob, bool) or not isinstance(logprob, (int, float)) or type(tokens) is not int:
+            raise TypeError(f"a score must be [number, whole number], got {row!r}")
+        scores.append(ContinuationScore(float(logprob), tokens))
+    return scores
 
 
 def wrap(

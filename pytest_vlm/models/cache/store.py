@@ -9,7 +9,8 @@ and to list on most file systems, and would need their own atomic-rename dance. 
 SQLite does not like is a network file system (NFS, SMB): keep the cache on a local disk.
 
 Entries are only ever added (``INSERT OR IGNORE``): answers are deterministic, so two workers that
-computed the same key wrote the same value, and an entry is never rewritten.
+computed the same key wrote the same value, and an entry is never rewritten, except one that is
+not what pytest-vlm writes (not JSON, or JSON of the wrong shape): it is recomputed and replaced.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,16 @@ _BUSY_TIMEOUT_S = 60.0
 
 class CacheError(VlmError):
     """The result cache cannot be opened or read."""
+
+
+class _Unreadable:
+    """A stored value that is not JSON: no decoder accepts it, so its answer is recomputed."""
+
+    def __repr__(self) -> str:
+        return "<unreadable cache row>"
+
+
+UNREADABLE = _Unreadable()
 
 
 def _advice(path: Path) -> str:
@@ -94,24 +105,29 @@ class ResultStore:
             raise sqlite3.DatabaseError(f"it has schema version {schema}, this pytest-vlm uses {SCHEMA_VERSION}")
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        """The stored values of those ``keys`` that have one."""
+        """The stored values of those ``keys`` that have one (:data:`UNREADABLE` where it is not JSON)."""
         keys = list(dict.fromkeys(keys))
         found: dict[str, Any] = {}
         for start in range(0, len(keys), 500):  # SQLite limits the number of parameters per query
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._query(f"SELECT key, value FROM answers WHERE key IN ({marks})", chunk)
-            found.update((key, json.loads(value)) for key, value in rows)
+            found.update((key, _loads(value)) for key, value in rows)
         return found
 
-    def put_many(self, values: Mapping[str, Any], model: str) -> None:
-        """Store values in one transaction: all of them or, if the process dies, none."""
-        rows = [(key, json.dumps(value), model) for key, value in values.items()]
+    def put_many(self, values: Mapping[str, Any], model: str, replace: Collection[str] = ()) -> None:
+        """Store values in one transaction: all of them or, if the process dies, none.
+
+        Keys in ``replace`` overwrite their row (a bad one, being repaired); others never do.
+        """
+        rows = [(key, json.dumps(value), model) for key, value in values.items() if key not in replace]
+        repairs = [(key, json.dumps(value), model) for key, value in values.items() if key in replace]
 
         def write() -> None:
             with self._db:  # one transaction; BEGIN IMMEDIATE takes the write lock up front
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany("INSERT OR IGNORE INTO answers VALUES (?, ?, ?)", rows)
+                self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", repairs)
 
         self._write(write)
 
@@ -154,6 +170,13 @@ class ResultStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _loads(value: Any) -> Any:
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError, RecursionError):
+        return UNREADABLE
 
 
 def sha256_file(path: Path) -> str:
