@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_vlm.baseline.snapshots import snapshot_path
+
 SPEC = """
 dataset: {generated: shapes, count: 21, seed: 7}
 classes: [circle, square, triangle, star, cross, heart, background]
@@ -93,7 +95,7 @@ GATED = SPEC.replace("snapshot: false\n", "").replace(
 
 def flip_baseline(pytester: pytest.Pytester, images: int) -> None:
     """Hand-edit the oracle's closed-set baseline so that ``images`` of its predictions differ."""
-    path = pytester.path / "__vlm_snapshots__" / "shapes" / "scripted-oracle" / "closed_set.json"
+    path = snapshot_path(pytester.path, "shapes", "scripted:oracle", "closed_set")
     path.write_text(path.read_text().replace('"prediction": "circle"', '"prediction": "star"', images))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_vlm.baseline.snapshots import describe_diff, diff_baseline, serialize_predictions
+from pytest_vlm.baseline.snapshots import describe_diff, diff_baseline, serialize_predictions, snapshot_path
 from pytest_vlm.scoring.diagnostics import unreadable_answers
 from pytest_vlm.strategies.base import ImagePrediction
 
@@ -40,7 +40,7 @@ def test_the_failure_report_quotes_the_commonest_unreadable_answers(pytester: py
 def test_a_baseline_keeps_the_text_of_unreadable_answers(pytester: pytest.Pytester) -> None:
     pytester.makefile(".vlm.yaml", shapes=SPEC)
     pytester.runpytest("--vlm-update-snapshots").assert_outcomes(failed=1)  # the threshold still fails
-    path = pytester.path / "__vlm_snapshots__" / "shapes" / "scripted-noisy" / "closed_set.json"
+    path = snapshot_path(pytester.path, "shapes", "scripted:noisy", "closed_set")
     baseline = json.loads(path.read_text())
     unread = [entry for entry in baseline.values() if entry["prediction"] is None]
     assert len(unread) == 6
