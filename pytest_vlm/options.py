@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_vlm.models.openai_compat import ApiOptions
+from pytest_vlm.models.vllm import EngineOptions
 
 DEFAULT_FILES = ("*.vlm.yaml", "*.vlm.yml")
 
@@ -33,6 +34,7 @@ class VlmOptions:
     markdown_path: Path | None = None
     html_path: Path | None = None
     trust_remote_code: bool = False  # run code shipped with checkpoints (models/remote_code.py)
+    engine: EngineOptions = EngineOptions()  # vLLM models: --vlm-tensor-parallel-size ... (models/vllm.py)
 
 
 # (option, ini key, help, kind): one table so each flag and its ini key cannot drift apart.
@@ -66,6 +68,21 @@ _VALUED = (
         None,
     ),
     ("--vlm-markdown", "vlm_markdown", "write a Markdown summary to this path", None),
+    ("--vlm-tensor-parallel-size", "vlm_tensor_parallel_size", "vLLM models: GPUs each model is split over", None),
+    (
+        "--vlm-pipeline-parallel-size",
+        "vlm_pipeline_parallel_size",
+        "vLLM models: pipeline stages (GPUs or nodes)",
+        None,
+    ),
+    ("--vlm-data-parallel-size", "vlm_data_parallel_size", "vLLM models: replicas of each model", None),
+    (
+        "--vlm-gpu-memory-utilization",
+        "vlm_gpu_memory_utilization",
+        "vLLM models: share of each GPU's memory the engine may take (0-1]",
+        None,
+    ),
+    ("--vlm-max-model-len", "vlm_max_model_len", "vLLM models: context length (tokens) to reserve KV cache for", None),
     ("--vlm-html", "vlm_html", "write a self-contained HTML report to this path", None),
 )
 
@@ -223,6 +240,28 @@ def read_options(config: pytest.Config) -> VlmOptions:
         markdown_path=_path(config, "vlm_markdown"),
         html_path=_path(config, "vlm_html"),
         trust_remote_code=bool(config.getoption("vlm_trust_remote_code") or config.getini("vlm_trust_remote_code")),
+        engine=_engine_options(config),
+    )
+
+
+def _engine_options(config: pytest.Config) -> EngineOptions:
+    share = _value(config, "vlm_gpu_memory_utilization")
+    utilization = None
+    if share is not None:
+        try:
+            utilization = float(share)
+        except ValueError:
+            utilization = -1.0
+        if not 0 < utilization <= 1:
+            raise pytest.UsageError(
+                f"--vlm-gpu-memory-utilization / vlm_gpu_memory_utilization: expected a share in (0, 1], got {share!r}"
+            )
+    return EngineOptions(
+        tensor_parallel_size=_int(config, "vlm_tensor_parallel_size", 1),
+        pipeline_parallel_size=_int(config, "vlm_pipeline_parallel_size", 1),
+        data_parallel_size=_int(config, "vlm_data_parallel_size", 1),
+        gpu_memory_utilization=utilization,
+        max_model_len=_int(config, "vlm_max_model_len", 16),
     )
 
 

@@ -30,6 +30,10 @@ def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> VisionLanguageModel:
         from pytest_vlm.models.scripted import ScriptedModel
 
         return ScriptedModel(spec.name, spec.source)
+    if spec.backend == "vllm":
+        from pytest_vlm.models.vllm import VLLMModel
+
+        return VLLMModel(spec, runtime)
     if spec.backend == "openai":
         from pytest_vlm.models.openai_compat import OpenAICompatModel
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,8 @@ from pytest_vlm.errors import ModelError, did_you_mean
 TINY_SHAPES_DIR = Path(__file__).resolve().parent.parent / "tiny" / "tiny-shapes"
 TINY_SHAPES_CLASSIFIER_DIR = TINY_SHAPES_DIR.parent / "tiny-shapes-classifier"
 DEFAULT_MODEL = "tiny-shapes"
+VLLM_PREFIX = "vllm:"
+VLLM_CAN_RUN = ("hf", "minicpm-v", "phi3-vision", "internvl-chat")  # backends whose checkpoints vLLM loads
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
@@ -25,7 +27,7 @@ class ModelSpec:
     """
 
     name: str
-    backend: str  # "hf" (transformers), "scripted" (rule-based), "openai", "classifier"
+    backend: str  # "hf" (transformers), "vllm", "scripted" (rule-based), "openai", "classifier"
     source: str  # hub id or folder for "hf"; the behaviour for "scripted"; the API model for "openai"
     revision: str | None = None  # a pinned hub commit/tag, so a baseline always means the same weights
     trust_remote_code: bool = False  # the checkpoint needs its own modelling code (see models/remote_code.py)
@@ -127,6 +129,8 @@ def resolve_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec]
         return known[name]
     if name.startswith("openai:"):
         return openai_model(name)
+    if name.startswith(VLLM_PREFIX):
+        return vllm_model(name, base_dir=base_dir, aliases=known)
     if name.startswith("degraded:"):
         from pytest_vlm.models.degraded import resolve_degraded
 
@@ -154,6 +158,22 @@ def resolve_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec]
         f"unknown model {name!r}{did_you_mean(name, known)}; known aliases: {', '.join(known)}; "
         "or give a hub id (owner/name) or a checkpoint folder"
     )
+
+
+def vllm_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec]) -> ModelSpec:
+    """``vllm:MODEL``: MODEL (an alias, hub id or folder) on the vLLM backend (models/vllm.py)."""
+    rest = name.removeprefix(VLLM_PREFIX).strip()
+    if not rest:
+        raise ModelError(f"model {name!r}: no model after 'vllm:'; write vllm:ALIAS, vllm:OWNER/NAME or vllm:FOLDER")
+    base = resolve_model(rest, base_dir=base_dir, aliases=aliases)
+    if base.backend == "vllm":
+        return base
+    if base.backend not in VLLM_CAN_RUN:
+        raise ModelError(
+            f"model {name!r}: {rest} runs on the {base.backend!r} backend, which vLLM cannot replace; "
+            "vllm: takes a vision-language checkpoint (an alias of the hf backend, a hub id or a folder)"
+        )
+    return replace(base, name=VLLM_PREFIX + base.name, backend="vllm", options=())
 
 
 def openai_model(name: str) -> ModelSpec:

@@ -11,7 +11,7 @@ field by field, so ``qwen2-vl-7b: {revision: <sha>}`` only pins a revision)::
 
     models:
       my-qwen:
-        backend: hf                       # hf (default), openai, classifier, scripted,
+        backend: hf                       # hf (default), vllm, openai, classifier, scripted,
                                           # minicpm-v, phi3-vision, internvl-chat (remote code)
         source: ./checkpoints/run-42      # hub id, or a folder relative to this file
         revision: 5f3a2c1                 # pinned hub revision
@@ -35,7 +35,7 @@ from pytest_vlm.models.registry import ALIASES, TINY_SHAPES_DIR, ModelSpec
 from pytest_vlm.spec import _bool, _check_keys, _int, _mapping, _str, _Where, load_yaml
 
 FILE_NAME = "vlm-models.yaml"
-BACKENDS = ("hf", "openai", "classifier", "scripted", "minicpm-v", "phi3-vision", "internvl-chat")
+BACKENDS = ("hf", "vllm", "openai", "classifier", "scripted", "minicpm-v", "phi3-vision", "internvl-chat")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ENTRY_KEYS = (
     "backend",
