@@ -59,6 +59,12 @@ _VALUED = (
     ("--vlm-api-base", "vlm_api_base", "base URL of the OpenAI-compatible server for openai: models and gpt-4o", None),
     ("--vlm-api-key-env", "vlm_api_key_env", "environment variable holding the API key (default OPENAI_API_KEY)", None),
     ("--vlm-api-concurrency", "vlm_api_concurrency", "requests in flight at once per remote model", "8"),
+    (
+        "--vlm-api-max-image-side",
+        "vlm_api_max_image_side",
+        "downscale images whose longest side is larger to this many pixels before sending them",
+        None,
+    ),
     ("--vlm-api-timeout", "vlm_api_timeout", "seconds to wait for one remote answer before retrying", "120"),
     ("--vlm-api-retries", "vlm_api_retries", "retries after a 429, 5xx, timeout or lost connection", "4"),
     (
@@ -292,6 +298,7 @@ def _api_options(config: pytest.Config) -> ApiOptions:
         base_url=base_url,
         key_env=key_env,
         concurrency=_int(config, "vlm_api_concurrency", 1) or 8,
+        max_image_side=_int(config, "vlm_api_max_image_side", 1),
         timeout_s=timeout_s,
         retries=_int(config, "vlm_api_retries", 0) or 0,
     )
