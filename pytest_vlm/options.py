@@ -58,7 +58,12 @@ _VALUED = (
     ),
     ("--vlm-api-base", "vlm_api_base", "base URL of the OpenAI-compatible server for openai: models and gpt-4o", None),
     ("--vlm-api-key-env", "vlm_api_key_env", "environment variable holding the API key (default OPENAI_API_KEY)", None),
-    ("--vlm-api-concurrency", "vlm_api_concurrency", "requests in flight at once per remote model", "8"),
+    (
+        "--vlm-api-concurrency",
+        "vlm_api_concurrency",
+        "requests in flight at once per remote model (default 8 for api.openai.com, 32 for other servers)",
+        None,
+    ),
     (
         "--vlm-api-max-image-side",
         "vlm_api_max_image_side",
@@ -297,7 +302,7 @@ def _api_options(config: pytest.Config) -> ApiOptions:
     return ApiOptions(
         base_url=base_url,
         key_env=key_env,
-        concurrency=_int(config, "vlm_api_concurrency", 1) or 8,
+        concurrency=_int(config, "vlm_api_concurrency", 1),
         max_image_side=_int(config, "vlm_api_max_image_side", 1),
         timeout_s=timeout_s,
         retries=_int(config, "vlm_api_retries", 0) or 0,

@@ -328,7 +328,7 @@ def test_describe_and_repr_hold_no_secrets(monkeypatch) -> None:
         "base_url": "http://host:8000/v1",
         "api_key_env": KEY_ENV,
         "api_key_set": True,
-        "concurrency": 8,
+        "concurrency": 32,  # a self-hosted server: enough requests in flight to fill its batches
         "max_image_side": None,
         "choice_constraint": False,
         "timeout_s": 120.0,
@@ -475,3 +475,11 @@ def test_max_image_side_flag_is_checked(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--vlm-api-max-image-side=0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--vlm-api-max-image-side / vlm_api_max_image_side: must be >= 1, got 0" in result.stderr.str()
+
+
+def test_default_concurrency_fills_a_server_and_respects_openai(monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    assert OpenAICompatModel(resolve_model("gpt-4o", base_dir=Path.cwd())).concurrency == 8
+    server = resolve_model("openai:m@http://127.0.0.1:9/v1", base_dir=Path.cwd())
+    assert OpenAICompatModel(server).concurrency == 32
+    assert OpenAICompatModel(server, ApiOptions(concurrency=3)).concurrency == 3

@@ -35,6 +35,10 @@ DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 PREFIX = "openai:"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _MAX_RETRY_AFTER_S = 120.0
+# Requests in flight by default. A self-hosted server (vLLM) batches whatever is in flight, so it
+# needs many to fill its batches (docs/vllm.md: throughput vs concurrency); OpenAI's API rate-limits.
+OPENAI_CONCURRENCY = 8
+SERVER_CONCURRENCY = 32
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class ApiOptions:
 
     base_url: str | None = None  # overrides the alias's base URL, not one written in the model name
     key_env: str | None = None  # overrides the alias's key variable
-    concurrency: int = 8
+    concurrency: int | None = None  # None: 8 for api.openai.com (its rate limits), 32 for other servers
     max_image_side: int | None = None  # downscale larger images to this longest side before sending
     timeout_s: float = 120.0
     retries: int = 4  # further attempts after a 429, a 5xx, a timeout or a dropped connection
@@ -132,6 +136,7 @@ class OpenAICompatModel:
                 f"Export {self.key_env}=... (pytest-vlm reads it from the environment only and never writes it)"
             )
         host = urllib.parse.urlsplit(self.base_url).hostname
+        self.concurrency = api.concurrency or (OPENAI_CONCURRENCY if host == "api.openai.com" else SERVER_CONCURRENCY)
         # A loopback server is never reached through a proxy from http_proxy/https_proxy.
         handlers = [urllib.request.ProxyHandler({})] if host in _LOOPBACK else []
         self._opener = urllib.request.build_opener(*handlers)
@@ -154,7 +159,7 @@ class OpenAICompatModel:
         for request in requests:
             unique.setdefault(_key(request), request)
         stop = threading.Event()
-        with ThreadPoolExecutor(max_workers=min(self.api.concurrency, max(1, len(unique)))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(unique)))) as pool:
             futures = [pool.submit(self._complete, r, i, stop) for i, r in enumerate(unique.values())]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = next((f for f in futures if f in done and f.exception() is not None), None)
@@ -173,7 +178,7 @@ class OpenAICompatModel:
             "base_url": public_url(self.base_url),
             "api_key_env": self.key_env,
             "api_key_set": bool(self._key.value),
-            "concurrency": self.api.concurrency,
+            "concurrency": self.concurrency,
             "max_image_side": self.max_image_side,
             "choice_constraint": self.choice_constraint,
             "timeout_s": self.api.timeout_s,
