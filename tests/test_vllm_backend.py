@@ -1,6 +1,6 @@
 """The vLLM backend's parts that need no vLLM: names, options, errors, staging, early-stop cuts.
 
-The backend against a real vLLM engine and server is tested in tests/vllm/ (its own venv).
+The backend against a real vLLM engine and server is tested in tests/with_vllm/ (its own venv).
 """
 
 from __future__ import annotations
