@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_vlm.models.openai_compat import ApiOptions
-from pytest_vlm.models.vllm import EngineOptions
+from pytest_vlm.models.vllm_options import EngineOptions
 
 DEFAULT_FILES = ("*.vlm.yaml", "*.vlm.yml")
 
@@ -33,7 +33,7 @@ class VlmOptions:
     baseline: str | None = None  # --vlm-baseline: compare with this model's baselines instead of each model's own
     markdown_path: Path | None = None
     html_path: Path | None = None
-    trust_remote_code: bool = False  # run code shipped with checkpoints (models/remote_code.py)
+    trust_remote_code: bool = False  # run code shipped with checkpoints (models/trust.py)
     engine: EngineOptions = EngineOptions()  # vLLM models: --vlm-tensor-parallel-size ... (models/vllm.py)
 
 
@@ -207,7 +207,7 @@ def _switch(config: pytest.Config, ini: str) -> bool:
 def _cache_dir(config: pytest.Config) -> Path | None:
     if config.getoption("vlm_no_cache") or config.getini("vlm_no_cache"):
         return None
-    from pytest_vlm.cache_store import DEFAULT_FOLDER
+    from pytest_vlm.models.cache.store import DEFAULT_FOLDER
 
     cli = config.getoption("vlm_cache")
     if cli:

@@ -13,11 +13,14 @@ from types import SimpleNamespace
 import pytest
 
 from pytest_vlm.errors import ModelError
+from pytest_vlm.models.aliases import ALIASES, TINY_SHAPES_DIR
 from pytest_vlm.models.base import GenerationRequest
-from pytest_vlm.models.hf import RuntimeOptions
+from pytest_vlm.models.device import RuntimeOptions
 from pytest_vlm.models.pool import load_model
-from pytest_vlm.models.registry import ALIASES, TINY_SHAPES_DIR, ModelSpec, resolve_model
-from pytest_vlm.models.vllm import EngineOptions, VLLMModel, _staged_checkpoint, engine_settings
+from pytest_vlm.models.resolve import resolve_model
+from pytest_vlm.models.spec import ModelSpec
+from pytest_vlm.models.vllm import VLLMModel, _staged_checkpoint
+from pytest_vlm.models.vllm_options import EngineOptions, engine_settings
 
 
 def test_vllm_prefix_runs_an_alias_folder_or_hub_id_on_vllm(tmp_path: Path) -> None:

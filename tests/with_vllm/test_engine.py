@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
-from pytest_vlm.datasets import GeneratedImage
+from pytest_vlm.data.sources import GeneratedImage
+from pytest_vlm.models.aliases import ALIASES, TINY_SHAPES_DIR
 from pytest_vlm.models.base import GenerationRequest, ScoreRequest
-from pytest_vlm.models.hf import HFModel, RuntimeOptions
-from pytest_vlm.models.registry import ALIASES, TINY_SHAPES_DIR, resolve_model
+from pytest_vlm.models.device import RuntimeOptions
+from pytest_vlm.models.hf.model import HFModel
+from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.strategies.base import fill
 from pytest_vlm.strategies.closed_set import PROMPT, shuffled_order
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_vlm.datasets import GeneratedImage
+from pytest_vlm.data.sources import GeneratedImage
+from pytest_vlm.models.aliases import TINY_SHAPES_DIR
 from pytest_vlm.models.base import GenerationRequest
 from pytest_vlm.models.openai_compat import OpenAICompatModel
-from pytest_vlm.models.registry import TINY_SHAPES_DIR, ModelSpec
+from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.strategies.base import fill
 from pytest_vlm.strategies.closed_set import PROMPT, shuffled_order
 
