@@ -27,8 +27,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_command(folder: str, name: str, port: int, extra: Sequence[str] = ()) -> list[str]:
-    """The command line; on CPU eager, float32 and one image per prompt, like the in-process backend."""
+# Like the in-process backend on CPU: eager, float32, a short context, one image per prompt.
+CPU_ARGS = ("--enforce-eager", "--dtype", "float32", "--max-model-len", "1024")
+
+
+def server_command(folder: str, name: str, port: int, args: Sequence[str] = CPU_ARGS) -> list[str]:
+    """The command line of a server hosting ``folder`` as ``name`` on 127.0.0.1:``port``."""
     return [
         sys.executable,
         "-m",
@@ -41,27 +45,22 @@ def server_command(folder: str, name: str, port: int, extra: Sequence[str] = ())
         "127.0.0.1",
         "--port",
         str(port),
-        "--enforce-eager",
-        "--dtype",
-        "float32",
-        "--max-model-len",
-        "1024",
         "--limit-mm-per-prompt",
         json.dumps({"image": 1, "video": 0}),
-        *extra,
+        *args,
     ]
 
 
 @contextmanager
 def vllm_server(
-    folder: str, name: str, *, log: Path, extra: Sequence[str] = (), timeout_s: float = 600.0
+    folder: str, name: str, *, log: Path, args: Sequence[str] = CPU_ARGS, timeout_s: float = 600.0
 ) -> Iterator[str]:
     """The base URL (``http://127.0.0.1:PORT/v1``) of a running server hosting ``folder`` as ``name``."""
     port = free_port()
     env = {"VLLM_HOST_IP": "127.0.0.1", "VLLM_CPU_KVCACHE_SPACE": "1", **os.environ}
     with log.open("w") as out:
         process = subprocess.Popen(
-            server_command(folder, name, port, extra), stdout=out, stderr=subprocess.STDOUT, env=env
+            server_command(folder, name, port, args), stdout=out, stderr=subprocess.STDOUT, env=env
         )
     url = f"http://127.0.0.1:{port}/v1"
     try:
