@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from vllm_helpers import CLASSES, closed_set_requests
 
 from pytest_vlm.data.sources import GeneratedImage
 from pytest_vlm.models.aliases import ALIASES, TINY_SHAPES_DIR
@@ -17,9 +18,8 @@ from pytest_vlm.models.device import RuntimeOptions
 from pytest_vlm.models.hf.model import HFModel
 from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.strategies.base import fill
-from pytest_vlm.strategies.closed_set import PROMPT, shuffled_order
+from pytest_vlm.strategies.closed_set import PROMPT
 
-CLASSES = ("circle", "square", "triangle", "star", "cross", "heart", "background")
 IMAGES = [
     GeneratedImage(f"img-{i}", CLASSES[i % 7], i, seed, CLASSES, difficulty, 64)
     for i, (seed, difficulty) in enumerate([(3, "medium")] * 21 + [(4, "hard")] * 21)
@@ -49,20 +49,10 @@ def reference() -> Iterator[HFModel]:
     shutil.rmtree(staged)
 
 
-def closed_set_requests(choices: bool = True) -> list[GenerationRequest]:
-    requests = []
-    for image in IMAGES:
-        for vote in range(2):
-            order = shuffled_order(CLASSES, seed=0, image_id=image.id, vote=vote)
-            prompt = fill(PROMPT, "{classes}", ", ".join(order))
-            requests.append(GenerationRequest(image, prompt, 12, CLASSES if choices else ()))
-    return requests
-
-
 def test_answers_are_the_transformers_backends(engine: Any, reference: HFModel) -> None:
-    requests = closed_set_requests()
+    requests = closed_set_requests(IMAGES, votes=2)
     assert engine.generate(requests) == reference.generate(requests)
-    free = closed_set_requests(choices=False)  # decoded to the end by both
+    free = closed_set_requests(IMAGES, votes=2, choices=False)  # decoded to the end by both
     assert engine.generate(free) == reference.generate(free)
     yes_no = [
         GenerationRequest(
@@ -87,7 +77,7 @@ def test_likelihood_through_prompt_logprobs(engine: Any, reference: HFModel) -> 
 def test_choice_constraint_answers_only_choices(engine: Any) -> None:
     constrained = copy.copy(engine)
     constrained.settings = {**engine.settings, "choice_constraint": True}
-    requests = closed_set_requests()
+    requests = closed_set_requests(IMAGES, votes=2)
     free = engine.generate(requests)
     forced = constrained.generate(requests)
     assert set(forced) <= set(CLASSES)
