@@ -3,7 +3,7 @@
 Every engine answers the same closed-set prompts (one shuffled class order per image) about the
 same images. Rounds are interleaved (each round runs every engine once, in a rotating order, on
 a fresh image set, so no engine meets a prefix it cached in an earlier round) and the medians are
-reported: images per second, the ratio to the naive loop, and agreement with the transformers
+reported (after one warm-up round): images per second, the ratio to the naive loop, and agreement with the transformers
 backend (identical answer text; identical class read from it). One vLLM engine and one server run
 at a time; on CPU every engine is pinned to ``--threads`` threads (vLLM: its OpenMP threads are
 bound to the first cores).
@@ -67,7 +67,8 @@ def requests_for(images: Sequence[Any]) -> list[Any]:
 
 
 def image_sets(count: int, rounds: int, size: int) -> list[list[Any]]:
-    """One set of decoded images per round (seeds 100, 101, ...): the same for every engine."""
+    """One set of decoded images per round (seeds 100, 101, ...): the same for every engine. The
+    first is the warm-up round's (first calls pay one-off costs), whose timings are not kept."""
     from perf import DecodedImage
 
     from pytest_vlm.data.sources import generated_images
@@ -77,7 +78,7 @@ def image_sets(count: int, rounds: int, size: int) -> list[list[Any]]:
             DecodedImage(g.id, g.label, g.load())
             for g in generated_images(count, seed=100 + r, classes=CLASSES, size=size)
         ]
-        for r in range(rounds)
+        for r in range(rounds + 1)
     ]
 
 
@@ -147,8 +148,9 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             hf.forget()
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 seconds, said = timed(engines[name], requests)
-                times.setdefault(name, []).append(len(images) / seconds)
-                answers.setdefault(name, []).extend(said)
+                if r > 0:  # round 0 warms up
+                    times.setdefault(name, []).append(len(images) / seconds)
+                    answers.setdefault(name, []).extend(said)
     offline.close()
     matcher = ClassMatcher(CLASSES)
     reference = answers["transformers backend"]
@@ -186,7 +188,8 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
             requests = requests_for(images)
             for c in CONCURRENCIES[r % 7 :] + CONCURRENCIES[: r % 7]:
                 seconds, _ = timed(OpenAICompatModel(spec, ApiOptions(concurrency=c)).generate, requests)
-                rates.setdefault(c, []).append(len(requests) / seconds)
+                if r > 0:  # round 0 warms up
+                    rates.setdefault(c, []).append(len(requests) / seconds)
     return {
         "model": what,
         "requests": args.images,
