@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from pytest_vlm.models.base import GenerationRequest, ImageSource
+from pytest_vlm.models.hf.prefix import cache_kwargs, returned_cache
 from pytest_vlm.models.hf.reuse import PrefixReuse
 from pytest_vlm.strategies.answers import settled, settled_on_prefix
 
@@ -118,11 +119,11 @@ class Generation(PrefixReuse):
                     input_ids=step,
                     attention_mask=mask,
                     position_ids=positions,
-                    past_key_values=cache,
+                    **cache_kwargs(self.model, cache),
                     use_cache=True,
                     logits_to_keep=1,
                 )
-            logits, cache, next_positions = out.logits, out.past_key_values, next_positions + 1
+            logits, cache, next_positions = out.logits, returned_cache(out), next_positions + 1
         answers = [self.tokenizer.decode(t, skip_special_tokens=True).strip() for t in tokens]
         # An answer settled on the start of a choice ("back") is recorded as that choice.
         return [

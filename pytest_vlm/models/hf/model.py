@@ -92,6 +92,10 @@ class HFModel(Generation, Scoring):
             other.plain_reason = "prefix reuse switched off"
         return other
 
+    def memo_entries(self) -> int:
+        """Decoded images and encoded prefixes held (models/base.py's HoldsMemos)."""
+        return len(self._images) + len(self._prefixes)
+
     def forget(self) -> None:
         """Drop decoded images and encoded prefixes, so the next call starts cold."""
         self._images = ImageCache()

@@ -12,6 +12,8 @@ from pytest_vlm.models.hf.core import HFCore
 from pytest_vlm.models.hf.prefix import (
     Prefix,
     assemble,
+    cache_kwargs,
+    returned_cache,
     split_prefixes,
 )
 
@@ -100,7 +102,7 @@ class PrefixReuse(HFCore):
             positions, starts = self._positions.prefix(self.model, inputs)
             with torch.inference_mode():
                 out = self.model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
-            for key, prefix in zip(chunk, split_prefixes(inputs, out.past_key_values, starts)):
+            for key, prefix in zip(chunk, split_prefixes(inputs, returned_cache(out), starts)):
                 found[key] = prefix
                 self._prefixes.put(key, prefix)
         return [found[(image_key(source), text)] for source, text in items]
@@ -125,12 +127,12 @@ class PrefixReuse(HFCore):
                 input_ids=batch["input_ids"],
                 attention_mask=batch["attention_mask"],
                 position_ids=positions,
-                past_key_values=batch["past_key_values"],
+                **cache_kwargs(self.model, batch["past_key_values"]),
                 use_cache=True,
                 logits_to_keep=keep,
             )
         next_positions = batch["starts"] + batch["suffix_mask"].sum(-1)
-        return out.logits, out.past_key_values, batch["attention_mask"], next_positions
+        return out.logits, returned_cache(out), batch["attention_mask"], next_positions
 
     def _check_reuse(self, item: tuple[ImageSource, str], suffix_ids: Sequence[int], chat: str) -> bool:
         """Once per model: the reused prefix must give the plain path's tokens and next-token logits.
