@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_vlm.models.openai_compat import ApiOptions
+from pytest_vlm.models.vllm_options import EngineOptions
 
 DEFAULT_FILES = ("*.vlm.yaml", "*.vlm.yml")
 
@@ -33,6 +34,7 @@ class VlmOptions:
     markdown_path: Path | None = None
     html_path: Path | None = None
     trust_remote_code: bool = False  # run code shipped with checkpoints (models/trust.py)
+    engine: EngineOptions = EngineOptions()  # vLLM models: --vlm-tensor-parallel-size ... (models/vllm.py)
 
 
 # (option, ini key, metavar, help, default): one table so each flag and its ini key cannot drift apart.
@@ -82,7 +84,20 @@ _VALUED = (
         "environment variable holding the API key, OPENAI_API_KEY when not given",
         None,
     ),
-    ("--vlm-api-concurrency", "vlm_api_concurrency", "N", "requests in flight at once per remote model", "8"),
+    (
+        "--vlm-api-concurrency",
+        "vlm_api_concurrency",
+        "N",
+        "requests in flight at once per remote model (default 8 for api.openai.com, 32 for other servers)",
+        None,
+    ),
+    (
+        "--vlm-api-max-image-side",
+        "vlm_api_max_image_side",
+        "PIXELS",
+        "downscale images whose longest side is larger to this many pixels before sending them",
+        None,
+    ),
     (
         "--vlm-api-timeout",
         "vlm_api_timeout",
@@ -100,6 +115,23 @@ _VALUED = (
     ),
     ("--vlm-markdown", "vlm_markdown", "PATH", "write a Markdown summary to this path", None),
     ("--vlm-html", "vlm_html", "PATH", "write a self-contained HTML report to this path", None),
+    ("--vlm-tensor-parallel-size", "vlm_tensor_parallel_size", "N", "vLLM models: GPUs each model is split over", None),
+    ("--vlm-pipeline-parallel-size", "vlm_pipeline_parallel_size", "N", "vLLM models: pipeline stages", None),
+    ("--vlm-data-parallel-size", "vlm_data_parallel_size", "N", "vLLM models: replicas of each model", None),
+    (
+        "--vlm-gpu-memory-utilization",
+        "vlm_gpu_memory_utilization",
+        "SHARE",
+        "vLLM models: share of each GPU's memory the engine may take (0-1]",
+        None,
+    ),
+    (
+        "--vlm-max-model-len",
+        "vlm_max_model_len",
+        "TOKENS",
+        "vLLM models: context length (tokens) to reserve KV cache for",
+        None,
+    ),
 )
 # Every option that takes a value: pytest reads a value written as its own argument for a test path
 # when it picks the rootdir (rootdir_check.py).
@@ -300,6 +332,28 @@ def read_options(config: pytest.Config) -> VlmOptions:
         markdown_path=_path(config, "vlm_markdown"),
         html_path=_path(config, "vlm_html"),
         trust_remote_code=bool(config.getoption("vlm_trust_remote_code") or config.getini("vlm_trust_remote_code")),
+        engine=_engine_options(config),
+    )
+
+
+def _engine_options(config: pytest.Config) -> EngineOptions:
+    share = _value(config, "vlm_gpu_memory_utilization")
+    utilization = None
+    if share is not None:
+        try:
+            utilization = float(share)
+        except ValueError:
+            utilization = -1.0
+        if not 0 < utilization <= 1:
+            raise pytest.UsageError(
+                f"--vlm-gpu-memory-utilization / vlm_gpu_memory_utilization: expected a share in (0, 1], got {share!r}"
+            )
+    return EngineOptions(
+        tensor_parallel_size=_int(config, "vlm_tensor_parallel_size", 1),
+        pipeline_parallel_size=_int(config, "vlm_pipeline_parallel_size", 1),
+        data_parallel_size=_int(config, "vlm_data_parallel_size", 1),
+        gpu_memory_utilization=utilization,
+        max_model_len=_int(config, "vlm_max_model_len", 16),
     )
 
 
@@ -329,7 +383,8 @@ def _api_options(config: pytest.Config) -> ApiOptions:
     return ApiOptions(
         base_url=base_url,
         key_env=key_env,
-        concurrency=_int(config, "vlm_api_concurrency", 1) or 8,
+        concurrency=_int(config, "vlm_api_concurrency", 1),
+        max_image_side=_int(config, "vlm_api_max_image_side", 1),
         timeout_s=timeout_s,
         retries=_int(config, "vlm_api_retries", 0) or 0,
     )

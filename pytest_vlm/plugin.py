@@ -135,6 +135,7 @@ def vlm_model_pool(pytestconfig: pytest.Config) -> Iterator[Any]:
             prefix_reuse=options.prefix_reuse,
             early_stop=options.early_stop,
             api=options.api,
+            engine=options.engine,
         ),
         cache_dir=options.cache_dir,
     )

@@ -331,7 +331,9 @@ def test_describe_and_repr_hold_no_secrets(monkeypatch) -> None:
         "base_url": "http://host:8000/v1",
         "api_key_env": KEY_ENV,
         "api_key_set": True,
-        "concurrency": 8,
+        "concurrency": 32,  # a self-hosted server: enough requests in flight to fill its batches
+        "max_image_side": None,
+        "choice_constraint": False,
         "timeout_s": 120.0,
         "retries": 4,
     }
@@ -439,3 +441,48 @@ def test_likelihood_needs_scores_a_server_does_not_give(server: ScriptedServer) 
     strategy = Likelihood(LikelihoodParams(), classes=("circle", "square"), background=None, seed=0)
     with pytest.raises(ModelError, match=r"^model openai:served cannot score answers, so it cannot run the likelihood"):
         strategy.run(server.model(), [image()])
+
+
+def _sent_image(body: dict[str, Any]) -> Image.Image:
+    url = body["messages"][0]["content"][0]["image_url"]["url"]
+    return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+
+
+def test_choice_constraint_asks_the_server_for_one_of_the_choices(server: ScriptedServer) -> None:
+    choices = ("circle", "square")
+    spec = ModelSpec("vllm-box", "openai", "served", options=(("choice_constraint", True), ("url", server.url)))
+    constrained = OpenAICompatModel(spec, FAST)
+    constrained.generate([GenerationRequest(image(), "What shape?", 7, choices), ask(1)])
+    constraints = sorted(str(body.get("structured_outputs")) for _, body in server.requests)
+    # The request without choices is free.
+    assert constraints == ["None", str({"choice": ["circle", "square"]})]
+    assert constrained.describe()["choice_constraint"] is True
+    server.model().generate([GenerationRequest(image(), "What shape?", 7, choices)])
+    assert "structured_outputs" not in server.requests[-1][1]  # off unless the alias asks for it
+
+
+def test_images_larger_than_the_cap_are_downscaled_before_sending(server: ScriptedServer) -> None:
+    capped = server.model(ApiOptions(key_env=KEY_ENV, max_image_side=40))
+    capped.generate([ask(0)])
+    assert _sent_image(server.requests[-1][1]).size == (40, 40)  # 64x64 shapes, aspect ratio kept
+    assert capped.describe()["max_image_side"] == 40
+    server.model(ApiOptions(key_env=KEY_ENV, max_image_side=100)).generate([ask(0)])
+    sent = _sent_image(server.requests[-1][1])
+    assert np.array_equal(np.asarray(sent), np.asarray(image().load()))  # under the cap: untouched pixels
+    spec = ModelSpec("box", "openai", "served", options=(("max_image_side", 32), ("url", server.url)))
+    OpenAICompatModel(spec, FAST).generate([ask(0)])
+    assert _sent_image(server.requests[-1][1]).size == (32, 32)
+
+
+def test_max_image_side_flag_is_checked(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--vlm-api-max-image-side=0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--vlm-api-max-image-side / vlm_api_max_image_side: must be >= 1, got 0" in result.stderr.str()
+
+
+def test_default_concurrency_fills_a_server_and_respects_openai(monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    assert OpenAICompatModel(resolve_model("gpt-4o", base_dir=Path.cwd())).concurrency == 8
+    server = resolve_model("openai:m@http://127.0.0.1:9/v1", base_dir=Path.cwd())
+    assert OpenAICompatModel(server).concurrency == 32
+    assert OpenAICompatModel(server, ApiOptions(concurrency=3)).concurrency == 3

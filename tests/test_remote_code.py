@@ -96,7 +96,17 @@ def predictions(pytester: pytest.Pytester) -> dict[str, dict[str, dict]]:
 # --- opt-in and refusal -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("alias", ["minicpm-v-2_6", "phi-3-vision", "internvl2-2b"])
+@pytest.mark.parametrize(
+    "alias",
+    [
+        "minicpm-v-2_6",
+        "phi-3-vision",
+        "internvl2-2b",
+        "minicpm-v-2_6-remote-code",
+        "phi-3-vision-remote-code",
+        "internvl2-2b-remote-code",
+    ],
+)
 def test_aliases_declare_remote_code_and_are_refused_without_opt_in(alias: str) -> None:
     spec = ALIASES[alias]
     assert spec.trust_remote_code and not spec.allow_remote_code
@@ -114,9 +124,12 @@ def test_list_models_says_which_aliases_need_remote_code(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(
         [
             "alias *backend *hub id / source *remote code *notes",
-            "minicpm-v-2_6 *minicpm-v *openbmb/MiniCPM-V-2_6 *yes *needs --vlm-trust-remote-code",
-            "phi-3-vision *phi3-vision *microsoft/Phi-3-vision-128k-instruct *yes *needs --vlm-trust-remote-code",
-            "internvl2-2b *internvl-chat *OpenGVLab/InternVL2-2B *yes *original InternVL2; needs --vlm-trust-remote-code*",
+            "minicpm-v-2_6 *vllm *openbmb/MiniCPM-V-2_6 *yes *vLLM; *needs --vlm-trust-remote-code",
+            "phi-3-vision *vllm *microsoft/Phi-3-vision-128k-instruct *yes *vLLM; *needs --vlm-trust-remote-code",
+            "internvl2-2b *vllm *OpenGVLab/InternVL2-2B *yes *vLLM, original InternVL2; *--vlm-trust-remote-code",
+            "minicpm-v-2_6-remote-code *minicpm-v *openbmb/MiniCPM-V-2_6 *yes *transformers + the hub's code",
+            "phi-3-vision-remote-code *phi3-vision *microsoft/Phi-3-vision-128k-instruct *yes *transformers + *",
+            "internvl2-2b-remote-code *internvl-chat *OpenGVLab/InternVL2-2B *yes *transformers + *",
         ]
     )
 
@@ -140,9 +153,10 @@ def test_a_user_alias_of_a_remote_code_backend_still_needs_the_opt_in(
 
 
 def test_hub_ids_of_the_families_resolve_to_their_aliases(tmp_path: Path) -> None:
+    # The first alias of a hub id wins: the vLLM one, since the hub code fails under transformers 5.
     assert resolve_model("openbmb/MiniCPM-V-2_6", base_dir=tmp_path) == ALIASES["minicpm-v-2_6"]
-    assert resolve_model("microsoft/Phi-3-vision-128k-instruct", base_dir=tmp_path).backend == "phi3-vision"
-    assert resolve_model("OpenGVLab/InternVL2-2B", base_dir=tmp_path).backend == "internvl-chat"
+    assert resolve_model("microsoft/Phi-3-vision-128k-instruct", base_dir=tmp_path).backend == "vllm"
+    assert resolve_model("OpenGVLab/InternVL2-2B", base_dir=tmp_path).backend == "vllm"
 
 
 def test_family_folders_are_detected_from_config_model_type(remote_checkpoints: dict[str, Path]) -> None:

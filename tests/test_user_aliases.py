@@ -46,7 +46,9 @@ def test_every_required_alias_is_built_in() -> None:
     missing = [name for name in REFERENCE_STUDY if name not in ALIASES]
     assert missing == []
     remote = {name for name, spec in ALIASES.items() if spec.trust_remote_code}
-    assert remote == {"minicpm-v-2_6", "phi-3-vision", "internvl2-2b"}
+    seeds = {"minicpm-v-2_6", "phi-3-vision", "internvl2-2b"}
+    assert remote == seeds | {f"{name}-remote-code" for name in seeds}
+    assert {ALIASES[name].backend for name in seeds} == {"vllm"}  # their hub code fails under transformers 5
     assert {ALIASES[n].backend for n in ("gpt-4o", "gpt-4o-mini")} == {"openai"}
     assert {ALIASES[n].backend for n in ("tiny-shapes-classifier", "vit-base-patch16-224")} == {"classifier"}
     assert ALIASES["llava-v1.6-mistral-7b"].source == "llava-hf/llava-v1.6-mistral-7b-hf"

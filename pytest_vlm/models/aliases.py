@@ -22,6 +22,12 @@ def _remote(name: str, backend: str, source: str, notes: str) -> ModelSpec:
     return ModelSpec(name, backend, source, trust_remote_code=True, notes=notes)
 
 
+def _vllm(name: str, source: str, notes: str, **options: Any) -> ModelSpec:
+    """A remote-code family on the vLLM backend (models/vllm.py)."""
+    settings = {"max_model_len": 4096, **options}
+    return ModelSpec(name, "vllm", source, trust_remote_code=True, notes=notes, options=tuple(sorted(settings.items())))
+
+
 _OPENAI = (("base_url", "https://api.openai.com/v1"), ("api_key_env", "OPENAI_API_KEY"))
 
 
@@ -77,13 +83,37 @@ ALIASES: dict[str, ModelSpec] = {
             "no chat template: the prompt is the raw prefix; gated on the hub (HF_TOKEN)",
         ),
         _hf("gemma-3-4b", "google/gemma-3-4b-it", "gated on the hub: accept the licence and set HF_TOKEN"),
-        _remote("minicpm-v-2_6", "minicpm-v", "openbmb/MiniCPM-V-2_6", "needs --vlm-trust-remote-code"),
-        _remote("phi-3-vision", "phi3-vision", "microsoft/Phi-3-vision-128k-instruct", "needs --vlm-trust-remote-code"),
-        _remote(
+        # Their hub code no longer imports under transformers 5; vLLM implements them natively, so
+        # they default to vLLM with the settings of vLLM's own examples (stop tokens, context length).
+        _vllm(
+            "minicpm-v-2_6",
+            "openbmb/MiniCPM-V-2_6",
+            "vLLM; its tokenizer is remote code: needs --vlm-trust-remote-code",
+            stop_tokens="<|im_end|>,<|endoftext|>",
+        ),
+        _vllm(
+            "phi-3-vision",
+            "microsoft/Phi-3-vision-128k-instruct",
+            "vLLM; its processor is remote code: needs --vlm-trust-remote-code",
+        ),
+        _vllm(
             "internvl2-2b",
+            "OpenGVLab/InternVL2-2B",
+            "vLLM, original InternVL2; its tokenizer is remote code: needs --vlm-trust-remote-code",
+            stop_tokens="<|endoftext|>,<|im_start|>,<|im_end|>,<|end|>",
+        ),
+        _remote("minicpm-v-2_6-remote-code", "minicpm-v", "openbmb/MiniCPM-V-2_6", "transformers + the hub's code"),
+        _remote(
+            "phi-3-vision-remote-code",
+            "phi3-vision",
+            "microsoft/Phi-3-vision-128k-instruct",
+            "transformers + the hub's code",
+        ),
+        _remote(
+            "internvl2-2b-remote-code",
             "internvl-chat",
             "OpenGVLab/InternVL2-2B",
-            "original InternVL2; needs --vlm-trust-remote-code; see internvl3-* for -hf",
+            "transformers + the hub's code; see internvl3-* for -hf",
         ),
         ModelSpec("gpt-4o", "openai", "gpt-4o", options=_OPENAI, notes="OpenAI API; key from OPENAI_API_KEY"),
         ModelSpec("gpt-4o-mini", "openai", "gpt-4o-mini", options=_OPENAI, notes="OpenAI API; key from OPENAI_API_KEY"),

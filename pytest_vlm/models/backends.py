@@ -19,7 +19,7 @@ from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.models.trust import BACKENDS as REMOTE_CODE_BACKENDS
 from pytest_vlm.models.trust import family_of_folder, require_opt_in
 
-BACKEND_NAMES = ("hf", "openai", "classifier", "scripted", *REMOTE_CODE_BACKENDS)
+BACKEND_NAMES = ("hf", "vllm", "openai", "classifier", "scripted", *REMOTE_CODE_BACKENDS)
 
 
 def _classifier_folder(path: Path) -> str | None:
@@ -81,6 +81,10 @@ def _load(spec: ModelSpec, runtime: RuntimeOptions) -> LoadedModel:
         from pytest_vlm.models.scripted import ScriptedModel
 
         return ScriptedModel(spec.name, spec.source)
+    if spec.backend == "vllm":
+        from pytest_vlm.models.vllm import VLLMModel
+
+        return VLLMModel(spec, runtime)
     if spec.backend == "openai":
         from pytest_vlm.models.openai_compat import OpenAICompatModel
 

@@ -16,6 +16,7 @@ from pytest_vlm.models.spec import ModelSpec
 
 if TYPE_CHECKING:
     from pytest_vlm.models.openai_compat import ApiOptions
+    from pytest_vlm.models.vllm_options import EngineOptions
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class RuntimeOptions:
     prefix_reuse: bool = True  # encode each image once and reuse it for every question about it
     early_stop: bool = True  # stop decoding a row once its answer is settled among the request's choices
     api: ApiOptions | None = None  # remote (OpenAI-compatible) models: base URL, concurrency, timeouts
+    engine: EngineOptions | None = None  # vLLM models: parallelism, memory, context length
 
 
 def choose_device(device: str) -> str:

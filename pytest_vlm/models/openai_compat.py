@@ -35,6 +35,10 @@ DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 PREFIX = "openai:"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _MAX_RETRY_AFTER_S = 120.0
+# Requests in flight by default. A self-hosted server (vLLM) batches whatever is in flight, so it
+# needs many to fill its batches (docs/vllm.md: throughput vs concurrency); OpenAI's API rate-limits.
+OPENAI_CONCURRENCY = 8
+SERVER_CONCURRENCY = 32
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,8 @@ class ApiOptions:
 
     base_url: str | None = None  # overrides the alias's base URL, not one written in the model name
     key_env: str | None = None  # overrides the alias's key variable
-    concurrency: int = 8
+    concurrency: int | None = None  # None: 8 for api.openai.com (its rate limits), 32 for other servers
+    max_image_side: int | None = None  # downscale larger images to this longest side before sending
     timeout_s: float = 120.0  # the whole request, connect to last byte, per attempt
     retries: int = 4  # further attempts after a 429, a 5xx, a timeout or a dropped connection
     backoff_s: float = 1.0  # first wait; doubles per attempt, capped at max_backoff_s
@@ -145,10 +150,16 @@ class OpenAICompatModel:
                 f"model {spec.name}: {self.key_env} is not set; the OpenAI API needs a key. "
                 f"Export {self.key_env}=... (pytest-vlm reads it from the environment only and never writes it)"
             )
+        host = urllib.parse.urlsplit(self.base_url).hostname
+        self.concurrency = api.concurrency or (OPENAI_CONCURRENCY if host == "api.openai.com" else SERVER_CONCURRENCY)
         # A loopback server is never reached through a proxy from http_proxy/https_proxy.
         self._direct = urllib.parse.urlsplit(self.base_url).hostname in _LOOPBACK
         self._images: OrderedDict[str, str] = OrderedDict()
         self._images_lock = threading.Lock()
+        self.max_image_side = api.max_image_side or options.get("max_image_side")
+        # vLLM's structured outputs: the answer must be one of the request's choices (changes answers
+        # the free text would have left unreadable, so only on request).
+        self.choice_constraint = bool(options.get("choice_constraint", False))
 
     # --- the protocol -------------------------------------------------------------------------
 
@@ -158,11 +169,11 @@ class OpenAICompatModel:
         Bodies are built in the worker threads, so at most ``concurrency`` encoded images beyond
         the cache are alive at once. The first request that fails for good stops the others.
         """
-        unique: dict[tuple[str, str, int], GenerationRequest] = {}
+        unique: dict[tuple[str, str, int, tuple[str, ...]], GenerationRequest] = {}
         for request in requests:
             unique.setdefault(_key(request), request)
         stop = threading.Event()
-        with ThreadPoolExecutor(max_workers=min(self.api.concurrency, max(1, len(unique)))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(unique)))) as pool:
             futures = [pool.submit(self._complete, r, i, stop) for i, r in enumerate(unique.values())]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = next((f for f in futures if f in done and f.exception() is not None), None)
@@ -181,7 +192,9 @@ class OpenAICompatModel:
             "base_url": public_url(self.base_url),
             "api_key_env": self.key_env,
             "api_key_set": bool(self._key.value),
-            "concurrency": self.api.concurrency,
+            "concurrency": self.concurrency,
+            "max_image_side": self.max_image_side,
+            "choice_constraint": self.choice_constraint,
             "timeout_s": self.api.timeout_s,
             "retries": self.api.retries,
         }
@@ -199,7 +212,7 @@ class OpenAICompatModel:
             {"type": "image_url", "image_url": {"url": self._data_url(request.image)}},
             {"type": "text", "text": request.prompt},
         ]
-        return {
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": "user", "content": content}],
             "max_tokens": request.max_new_tokens,
@@ -207,9 +220,13 @@ class OpenAICompatModel:
             "seed": 0,
             "stream": False,
         }
+        if self.choice_constraint and request.choices:
+            body["structured_outputs"] = {"choice": list(request.choices)}
+        return body
 
     def _data_url(self, source: ImageSource) -> str:
-        """The decoded image as PNG: lossless, so the server sees the pixels an in-process model sees.
+        """The decoded image as PNG: lossless, so the server sees the pixels an in-process model sees;
+        with ``max_image_side``, larger images are first downscaled to it (a server's size limit).
 
         Cached by image id (K votes or n-1 questions about one image encode it once); two threads
         may both encode an image that is not cached yet, which costs time, not correctness.
@@ -219,7 +236,13 @@ class OpenAICompatModel:
                 self._images.move_to_end(source.id)
                 return self._images[source.id]
         buffer = io.BytesIO()
-        source.load().save(buffer, format="PNG")
+        picture = source.load()
+        if self.max_image_side and max(picture.size) > self.max_image_side:
+            from PIL import Image
+
+            picture = picture.copy()  # thumbnail() works in place, keeps the aspect ratio, never enlarges
+            picture.thumbnail((self.max_image_side, self.max_image_side), Image.Resampling.LANCZOS)
+        picture.save(buffer, format="PNG")
         url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
         with self._images_lock:
             self._images[source.id] = url
@@ -336,8 +359,8 @@ class OpenAICompatModel:
         return ModelError(f"{where} failed {attempts} attempt(s), the last with: {exc.reason}. {hint}")
 
 
-def _key(request: GenerationRequest) -> tuple[str, str, int]:
-    return (request.image.id, request.prompt, request.max_new_tokens)
+def _key(request: GenerationRequest) -> tuple[str, str, int, tuple[str, ...]]:
+    return (request.image.id, request.prompt, request.max_new_tokens, request.choices)
 
 
 def _at_most(text: str, max_new_tokens: int) -> str:

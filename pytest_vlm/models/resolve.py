@@ -1,4 +1,5 @@
-"""Model names -> ModelSpec: an alias, ``openai:MODEL``, ``degraded:F:MODEL``, a checkpoint folder or a hub id."""
+"""Model names -> ModelSpec: an alias, ``openai:MODEL``, ``vllm:MODEL``, ``degraded:F:MODEL``, a checkpoint folder
+or a hub id."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pytest_vlm.models.aliases import ALIASES
 from pytest_vlm.models.backends import folder_backend
 from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.models.trust import needs_remote_code
+
+VLLM_PREFIX = "vllm:"
+VLLM_CAN_RUN = ("hf", "minicpm-v", "phi3-vision", "internvl-chat")  # backends whose checkpoints vLLM loads
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
@@ -45,6 +49,8 @@ def resolve_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec]
         return known[name]
     if name.startswith("openai:"):
         return openai_model(name)
+    if name.startswith(VLLM_PREFIX):
+        return vllm_model(name, base_dir=base_dir, aliases=known)
     if name.startswith("degraded:"):
         from pytest_vlm.models.degraded import resolve_degraded
 
@@ -69,6 +75,22 @@ def resolve_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec]
         f"unknown model {name!r}{did_you_mean(name, known)}; known aliases: {', '.join(known)}; "
         "or give a hub id (owner/name) or a checkpoint folder"
     )
+
+
+def vllm_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec]) -> ModelSpec:
+    """``vllm:MODEL``: MODEL (an alias, hub id or folder) on the vLLM backend (models/vllm.py)."""
+    rest = name.removeprefix(VLLM_PREFIX).strip()
+    if not rest:
+        raise ModelError(f"model {name!r}: no model after 'vllm:'; write vllm:ALIAS, vllm:OWNER/NAME or vllm:FOLDER")
+    base = resolve_model(rest, base_dir=base_dir, aliases=aliases)
+    if base.backend == "vllm":
+        return base
+    if base.backend not in VLLM_CAN_RUN:
+        raise ModelError(
+            f"model {name!r}: {rest} runs on the {base.backend!r} backend, which vLLM cannot replace; "
+            "vllm: takes a vision-language checkpoint (an alias of the hf backend, a hub id or a folder)"
+        )
+    return replace(base, name=VLLM_PREFIX + base.name, backend="vllm", options=())
 
 
 def openai_model(name: str) -> ModelSpec:

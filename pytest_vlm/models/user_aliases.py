@@ -11,7 +11,7 @@ field by field, so ``qwen2-vl-7b: {revision: <sha>}`` only pins a revision)::
 
     models:
       my-qwen:
-        backend: hf                       # hf (default), openai, classifier, scripted,
+        backend: hf                       # hf (default), vllm, openai, classifier, scripted,
                                           # minicpm-v, phi3-vision, internvl-chat (remote code)
         source: ./checkpoints/run-42      # hub id, or a folder relative to this file
         revision: 5f3a2c1                 # pinned hub revision
