@@ -33,13 +33,28 @@ class VlmOptions:
     markdown_path: Path | None = None
     html_path: Path | None = None
     trust_remote_code: bool = False  # run code shipped with checkpoints (models/remote_code.py)
+    max_pixels: int | None = None  # --vlm-max-pixels: pixels per image the processor keeps (models/resolution.py)
+    device_map: str = ""  # --vlm-device-map: auto (spread over the worker's GPUs), none, or "" (when it cannot fit)
 
 
 # (option, ini key, help, kind): one table so each flag and its ini key cannot drift apart.
 _VALUED = (
     ("--vlm-device", "vlm_device", "device for models: auto (GPU when present), cpu, cuda, cuda:1 ...", "auto"),
     ("--vlm-dtype", "vlm_dtype", "weights dtype: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16", "auto"),
-    ("--vlm-batch-size", "vlm_batch_size", "prompts per model call batch (halved on out-of-memory)", "64"),
+    ("--vlm-batch-size", "vlm_batch_size", "most prompts per model call (batches are sized by tokens too)", "64"),
+    (
+        "--vlm-max-pixels",
+        "vlm_max_pixels",
+        "pixels per image kept by processors that keep the photo's resolution (Qwen2-VL: max_pixels); "
+        "0: the checkpoint's own cap",
+        None,
+    ),
+    (
+        "--vlm-device-map",
+        "vlm_device_map",
+        "auto: spread each model over the worker's GPUs; none: never; default: only when it does not fit on one",
+        None,
+    ),
     ("--vlm-json", "vlm_json", "write every metric and per-image prediction as JSON to this path", None),
     ("--vlm-seed", "vlm_seed", "seed of the closed-set shuffles, overriding each spec's 'seed'", None),
     (
@@ -223,7 +238,16 @@ def read_options(config: pytest.Config) -> VlmOptions:
         markdown_path=_path(config, "vlm_markdown"),
         html_path=_path(config, "vlm_html"),
         trust_remote_code=bool(config.getoption("vlm_trust_remote_code") or config.getini("vlm_trust_remote_code")),
+        max_pixels=_int(config, "vlm_max_pixels", 0),
+        device_map=_device_map(config),
     )
+
+
+def _device_map(config: pytest.Config) -> str:
+    value = (_value(config, "vlm_device_map") or "").lower()
+    if value not in ("", "auto", "none"):
+        raise pytest.UsageError(f"--vlm-device-map / vlm_device_map: expected auto or none, got {value!r}")
+    return value
 
 
 def _api_options(config: pytest.Config) -> ApiOptions:

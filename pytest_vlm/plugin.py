@@ -113,6 +113,8 @@ def vlm_model_pool(pytestconfig: pytest.Config) -> Iterator[Any]:
             prefix_reuse=options.prefix_reuse,
             early_stop=options.early_stop,
             api=options.api,
+            max_pixels=options.max_pixels,
+            device_map=options.device_map,
         ),
         cache_dir=options.cache_dir,
     )

@@ -22,6 +22,7 @@ from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import GenerationRequest, ImageSource
 from pytest_vlm.models.hf import DeviceModel, RuntimeOptions, checkpoint_identity
 from pytest_vlm.models.registry import ModelSpec
+from pytest_vlm.models.remote_code_compat import refuse_incompatible_code
 
 # config.json ``model_type`` of each family's original checkpoint -> backend name.
 MODEL_TYPES = {"minicpmv": "minicpm-v", "phi3_v": "phi3-vision", "internvl_chat": "internvl-chat"}
@@ -100,6 +101,7 @@ def with_opt_in(
 
 def load_remote_code_model(spec: ModelSpec, runtime: RuntimeOptions) -> RemoteCodeModel:
     require_opt_in(spec)
+    refuse_incompatible_code(spec)
     cls = {"minicpm-v": MiniCPMV, "phi3-vision": Phi3Vision, "internvl-chat": InternVLChat}[spec.backend]
     return cls(spec, runtime)
 
