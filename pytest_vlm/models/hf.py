@@ -465,7 +465,7 @@ class HFModel(DeviceModel):
 
         def cost(key: Any) -> Cost:
             if key not in costs:
-                costs[key] = self._cost(missing[key][0], len(missing[key][1]) // 2)  # ~2 characters a token
+                costs[key] = self._cost(missing[key][0], self._token_counts([missing[key][1]])[0])
             return costs[key]
 
         for source, text in ahead:
