@@ -579,19 +579,21 @@ class HFModel(DeviceModel):
         """
         import torch
 
+        upcast = False
         try:
-            with self._float32_weights() as exact:
-                same = all(self._matches_plain_path(*check, exact=exact) for check in checks)
+            with self._float32_weights() as upcast:
+                same = all(self._matches_plain_path(*check, exact=upcast) for check in checks)
         except torch.OutOfMemoryError as exc:  # one row: nothing smaller to try
             raise self._out_of_memory() from exc
         finally:
-            self._prefixes.clear()  # prefixes encoded for the check may be float32
+            if upcast:
+                self._prefixes.clear()  # the prefixes encoded for the check are float32
         self._reuse_checked = True
         return same
 
     def _float32_weights(self) -> Any:
         """Upcast the weights to float32 for the duration (exactly reversible from bf16/fp16);
-        yields whether the check runs in float32 (False when there is no memory for the copy)."""
+        yields whether they were upcast (False for a float32 model, or with no memory for the copy)."""
         import contextlib
 
         import torch
@@ -611,7 +613,7 @@ class HFModel(DeviceModel):
                 yield False
                 return
             try:
-                yield True
+                yield bool(params)
             finally:
                 for p, dtype in zip(params, before):
                     p.data = p.data.to(dtype)
