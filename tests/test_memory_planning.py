@@ -1,8 +1,7 @@
 """Issue 10, finding 1: memory is bounded by tokens and bytes, not by counts of rows or images.
 
 The image token counts are those of the real processors built from the published configs
-(Qwen/Qwen2-VL-7B-Instruct, llava-hf/llava-v1.6-mistral-7b-hf and OpenGVLab/InternVL3-8B-hf
-preprocessor_config.json / processor_config.json), on CPU.
+(tiny/published.py), on CPU.
 """
 
 from __future__ import annotations
@@ -23,27 +22,18 @@ from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import GenerationRequest, ScoreRequest
 from pytest_vlm.models.families import family_for
 from pytest_vlm.models.hf import HFModel, RuntimeOptions
-from pytest_vlm.models.hf_processor import image_only_processor_class
 from pytest_vlm.models.memory import Budget, Cost, ImageCache, ImageTokens, bytes_per_token, token_budget
 from pytest_vlm.models.registry import resolve_model
-from pytest_vlm.tiny.families import build_tokenizer
+from pytest_vlm.tiny.published import (
+    internvl3_8b_processor,
+    llava_next_mistral_processor,
+    qwen2_vl_7b_processor,
+    text_config,
+)
 
 CLASSES = (*shapes.SHAPES, shapes.BACKGROUND)
 TWELVE_MP = (3024, 4032)  # height, width of a 12 MP phone photo
 VGA = (480, 640)
-
-# Qwen/Qwen2-VL-7B-Instruct preprocessor_config.json
-QWEN2_VL_7B = {"min_pixels": 3136, "max_pixels": 12845056, "patch_size": 14, "merge_size": 2, "temporal_patch_size": 2}
-# llava-hf/llava-v1.6-mistral-7b-hf preprocessor_config.json and processor_config.json
-LLAVA_PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
-# Qwen/Qwen2-VL-7B-Instruct config.json, text part
-QWEN2_VL_7B_TEXT = {
-    "hidden_size": 3584,
-    "intermediate_size": 18944,
-    "num_hidden_layers": 28,
-    "num_attention_heads": 28,
-    "num_key_value_heads": 4,
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,55 +45,6 @@ class BigPhoto:
 
     def load(self) -> Image.Image:
         return Image.new("RGB", (self.side, self.side), (int(self.id) % 256, 90, 30))
-
-
-def _tokenizer() -> Any:
-    extra = {
-        "image_token": "<|image_pad|>",
-        "video_token": "<|video_pad|>",
-        "start_image_token": "<img>",
-        "end_image_token": "</img>",
-        "context_image_token": "<IMG_CONTEXT>",
-    }
-    specials = ("<|endoftext|>", "<|im_end|>", "<|image_pad|>", "<|video_pad|>", "<image>", *extra.values())
-    return build_tokenizer(specials, bos=None, eos="<|im_end|>", pad="<|endoftext|>", extra=extra)
-
-
-def qwen2_vl_7b_processor(**overrides: Any) -> Any:
-    from transformers import Qwen2VLProcessor
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    image_processor = Qwen2VLImageProcessorPil(**{**QWEN2_VL_7B, **overrides})
-    return image_only_processor_class(Qwen2VLProcessor)(image_processor=image_processor, tokenizer=_tokenizer())
-
-
-def llava_next_mistral_processor() -> Any:
-    from transformers import LlavaNextProcessor
-    from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
-
-    image_processor = LlavaNextImageProcessorPil(
-        size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336}, image_grid_pinpoints=LLAVA_PINPOINTS
-    )
-    return LlavaNextProcessor(
-        image_processor=image_processor,
-        tokenizer=_tokenizer(),
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        image_token="<image>",
-    )
-
-
-def internvl3_8b_processor() -> Any:
-    from transformers import InternVLProcessor
-    from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
-
-    image_processor = GotOcr2ImageProcessorPil(
-        size={"height": 448, "width": 448}, crop_to_patches=True, min_patches=1, max_patches=12
-    )
-    return image_only_processor_class(InternVLProcessor)(
-        image_processor=image_processor, tokenizer=_tokenizer(), image_seq_length=256
-    )
 
 
 def _never_decoded() -> Any:
@@ -141,7 +82,7 @@ def test_image_tokens_without_a_counter_process_one_sample(tiny_folders: dict[st
 
 def test_the_budget_plans_a_7b_batch_by_tokens_not_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     """A 1920x1080 photo is 2,691 Qwen2-VL-7B tokens; its bf16 key/value cache alone is 147 MiB."""
-    config = type("Config", (), QWEN2_VL_7B_TEXT)()
+    config = text_config("Qwen2-VL-7B-Instruct")
     per_token = bytes_per_token(config, element_size=2)
     kv = 2 * 28 * 4 * 128 * 2
     assert 2691 * kv / 2**20 == pytest.approx(147, abs=0.5)
@@ -194,7 +135,8 @@ def test_batches_follow_the_token_budget_and_answers_do_not_change(tiny_qwen2_vl
         if prefix_reuse:  # the image heads alone (no question, no new tokens) are cheaper rows
             assert model._split is not None
             head = model._cost(examples[0], model._token_counts([model._split.head])[0]).tokens
-            assert max(seen) == model.budget.tokens // head > 2
+            # Heads cached by the one-off check are not encoded again, so the bound is what can be asserted.
+            assert 2 <= max(seen) <= model.budget.tokens // head
         else:
             assert max(seen) == 2
 
