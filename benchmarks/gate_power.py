@@ -27,12 +27,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest_vlm import snapshots
-from pytest_vlm.comparison import compare, evaluate, merge_gates
-from pytest_vlm.datasets import load_dataset
+from pytest_vlm.baseline import snapshots
+from pytest_vlm.baseline.comparison import compare, evaluate, merge_gates
+from pytest_vlm.data.sources import load_dataset
 from pytest_vlm.models.degraded import DegradedModel, is_blanked
-from pytest_vlm.models.hf import HFModel, RuntimeOptions
-from pytest_vlm.models.registry import resolve_model
+from pytest_vlm.models.device import RuntimeOptions
+from pytest_vlm.models.hf.model import HFModel
+from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.spec import parse_spec
 from pytest_vlm.strategies import STRATEGIES
 from pytest_vlm.strategies.base import ImagePrediction

@@ -37,8 +37,8 @@ MODELS = ("Qwen2-VL-7B-Instruct", "llava-v1.6-mistral-7b-hf", "InternVL3-8B-hf")
 
 
 def planned_batches() -> list[dict[str, Any]]:
-    from pytest_vlm.models.families import family_for
-    from pytest_vlm.models.memory import (
+    from pytest_vlm.models.hf.families import family_for
+    from pytest_vlm.models.hf.memory import (
         BATCH_IMAGE_BYTES,
         CPU_BATCH_BYTES,
         GPU_FREE_SHARE,
@@ -49,7 +49,7 @@ def planned_batches() -> list[dict[str, Any]]:
     )
 
     rows = []
-    from pytest_vlm.models.resolution import DEFAULT_MAX_PIXELS
+    from pytest_vlm.models.hf.resolution import DEFAULT_MAX_PIXELS
     from pytest_vlm.tiny import published
 
     processors = {
@@ -67,7 +67,7 @@ def planned_batches() -> list[dict[str, Any]]:
             plans = {}
             for where, budget_bytes in (("cpu", CPU_BATCH_BYTES), ("a100_40gb", gpu_free)):
                 budget = Budget(tokens=budget_bytes // per_token, image_bytes=BATCH_IMAGE_BYTES, rows=64)
-                plans[where] = len(next(budget.batches([cost] * 64, lambda row: row)))
+                plans[where] = len(next(budget.batches(list(range(64)), lambda _: cost)))  # noqa: B023
             rows.append({"model": name, "image": label, "image_tokens": image, **plans})
     return rows
 
@@ -76,10 +76,11 @@ def measure(family: str, size: str, count: int, device: str) -> dict[str, Any]:
     """One measurement, in this (fresh) process."""
     import torch
 
-    from pytest_vlm import shapes
-    from pytest_vlm.datasets import FileImage
-    from pytest_vlm.models.hf import HFModel, RuntimeOptions, process_peak_rss_mb
-    from pytest_vlm.models.registry import resolve_model
+    from pytest_vlm.data import shapes
+    from pytest_vlm.data.sources import FileImage
+    from pytest_vlm.models.device import RuntimeOptions, process_peak_rss_mb
+    from pytest_vlm.models.hf.model import HFModel
+    from pytest_vlm.models.resolve import resolve_model
     from pytest_vlm.strategies import ClosedSet
     from pytest_vlm.strategies.closed_set import ClosedSetParams
 

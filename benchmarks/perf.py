@@ -36,11 +36,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from pytest_vlm import shapes
-from pytest_vlm.datasets import generated_images
+from pytest_vlm.data import shapes
+from pytest_vlm.data.sources import generated_images
 from pytest_vlm.models.base import GenerationRequest
-from pytest_vlm.models.hf import HFModel, RuntimeOptions
-from pytest_vlm.models.registry import resolve_model
+from pytest_vlm.models.device import RuntimeOptions
+from pytest_vlm.models.hf.model import HFModel
+from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.strategies import Binary, ClosedSet
 from pytest_vlm.strategies.binary import BinaryParams
 from pytest_vlm.strategies.closed_set import ClosedSetParams

@@ -1,7 +1,7 @@
 """Collecting ``*.vlm.yaml`` specs: one item per benchmark x model x strategy.
 
 Conventional classifiers run the ``direct`` strategy instead of the prompt strategies
-(see :func:`pytest_vlm.strategies.direct.strategies_for`).
+(see :func:`strategies_for`).
 """
 
 from __future__ import annotations
@@ -13,17 +13,20 @@ from typing import Any
 
 import pytest
 
-from pytest_vlm import snapshots
-from pytest_vlm.datasets import load_dataset
+from pytest_vlm.baseline import snapshots
+from pytest_vlm.data.sources import load_dataset
 from pytest_vlm.errors import ModelError, SpecError, VlmError
-from pytest_vlm.models.registry import DEFAULT_MODEL, ModelSpec, resolve_model
-from pytest_vlm.progress import progress_bar
-from pytest_vlm.report import junit_properties
+from pytest_vlm.models.aliases import DEFAULT_MODEL
+from pytest_vlm.models.resolve import resolve_model
+from pytest_vlm.models.spec import ModelSpec
+from pytest_vlm.reports.progress import progress_bar
+from pytest_vlm.reports.rows import junit_properties
 from pytest_vlm.results import ItemResult
 from pytest_vlm.runner import BenchmarkFailure, ItemPlan, build_strategy, check_other_baseline, check_snapshot, run_item
-from pytest_vlm.spec import parse_spec
+from pytest_vlm.spec import BenchmarkSpec, StrategySpec, parse_spec
 from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
-from pytest_vlm.strategies.direct import strategies_for
+from pytest_vlm.strategies.direct import DIRECT_BACKENDS, DirectParams
+from pytest_vlm.strategies.direct import KIND as DIRECT
 
 
 class VlmSpecFile(pytest.Module):
@@ -64,7 +67,7 @@ class VlmSpecFile(pytest.Module):
 
     def _models(self, spec: Any) -> list[ModelSpec]:
         """The spec's models, marked where the user opted in to running their checkpoint's code."""
-        from pytest_vlm.models.remote_code import with_opt_in
+        from pytest_vlm.models.resolve import with_opt_in
         from pytest_vlm.models.user_aliases import ALIASES_KEY, folder_aliases
 
         aliases = None  # only a list of trusted names needs resolving
@@ -170,7 +173,7 @@ def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, sna
         failures += snapshot_failures
         result = replace(result, snapshot=state, flips=flips, comparison=found)
         if found is not None and found.flips and config.stash[OPTIONS_KEY].html_path is not None:
-            from pytest_vlm.html_report import flip_thumbnails
+            from pytest_vlm.reports.html import flip_thumbnails
 
             shown = flip_thumbnails(plan.dataset.examples, [f.image_id for f in found.flips])
             result = replace(result, thumbnails=shown)
@@ -181,3 +184,15 @@ def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, sna
     request.node.user_properties.extend(junit_properties(result))  # shown by --junitxml and CI systems
     if failures:
         raise BenchmarkFailure("\n".join(failures))
+
+
+def strategies_for(spec: BenchmarkSpec, backend: str) -> tuple[StrategySpec, ...]:
+    """The strategies a model of ``backend`` runs on ``spec``.
+
+    A direct classifier runs the spec's ``direct`` entries, or, when the spec lists none, one
+    ``direct`` item with the spec-wide thresholds. Every other model runs the spec's other entries.
+    """
+    if backend not in DIRECT_BACKENDS:
+        return tuple(s for s in spec.strategies if s.kind != DIRECT)
+    own = tuple(s for s in spec.strategies if s.kind == DIRECT)
+    return own or (StrategySpec(DIRECT, DIRECT, DirectParams(), spec.thresholds),)

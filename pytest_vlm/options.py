@@ -32,8 +32,8 @@ class VlmOptions:
     baseline: str | None = None  # --vlm-baseline: compare with this model's baselines instead of each model's own
     markdown_path: Path | None = None
     html_path: Path | None = None
-    trust_remote_code: bool = False  # run code shipped with checkpoints (models/remote_code.py)
-    max_pixels: int | None = None  # --vlm-max-pixels: pixels per image the processor keeps (models/resolution.py)
+    trust_remote_code: bool = False  # run code shipped with checkpoints (models/trust.py)
+    max_pixels: int | None = None  # --vlm-max-pixels: pixels per image the processor keeps (models/hf/resolution.py)
     device_map: str = ""  # --vlm-device-map: auto (spread over the worker's GPUs), none, or "" (when it cannot fit)
 
 
@@ -194,7 +194,7 @@ def _switch(config: pytest.Config, ini: str) -> bool:
 def _cache_dir(config: pytest.Config) -> Path | None:
     if config.getoption("vlm_no_cache") or config.getini("vlm_no_cache"):
         return None
-    from pytest_vlm.cache_store import DEFAULT_FOLDER
+    from pytest_vlm.models.cache.store import DEFAULT_FOLDER
 
     cli = config.getoption("vlm_cache")
     if cli:

@@ -23,7 +23,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("vlm_list_models"):
-        from pytest_vlm.models.registry import DEFAULT_MODEL
+        from pytest_vlm.models.aliases import DEFAULT_MODEL
         from pytest_vlm.models.user_aliases import session_aliases, table
 
         try:
@@ -37,13 +37,13 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from pytest_vlm.models.registry import resolve_model
+    from pytest_vlm.models.resolve import resolve_model
     from pytest_vlm.models.user_aliases import ALIASES_KEY, session_aliases
 
     config.addinivalue_line("markers", "vlm: a pytest-vlm benchmark item (benchmark x model x strategy)")
     options = read_options(config)
     config.stash[OPTIONS_KEY] = options
-    from pytest_vlm.progress import remember_terminal
+    from pytest_vlm.reports.progress import remember_terminal
 
     remember_terminal(config)
     config.stash[RESULTS_KEY] = []
@@ -76,9 +76,9 @@ def _check_report_paths(options: Any) -> None:
     """Refuse, before anything runs, a report path that would clobber something not ours."""
     if options.markdown_path is None and options.html_path is None:
         return
-    from pytest_vlm.html_report import MARKER as HTML_MARKER
-    from pytest_vlm.markdown import MARKER as MARKDOWN_MARKER
-    from pytest_vlm.outputs import check_output_path
+    from pytest_vlm.reports.files import check_output_path
+    from pytest_vlm.reports.html import MARKER as HTML_MARKER
+    from pytest_vlm.reports.markdown import MARKER as MARKDOWN_MARKER
 
     for path, marker, flag in (
         (options.markdown_path, MARKDOWN_MARKER, "--vlm-markdown"),
@@ -101,7 +101,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 @pytest.fixture(scope="session")
 def vlm_model_pool(pytestconfig: pytest.Config) -> Iterator[Any]:
     """The session's models: each loaded once per process when first needed, released at the end."""
-    from pytest_vlm.models.hf import RuntimeOptions
+    from pytest_vlm.models.device import RuntimeOptions
     from pytest_vlm.models.pool import ModelPool
 
     options = pytestconfig.stash[OPTIONS_KEY]
@@ -149,11 +149,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     options = config.stash[OPTIONS_KEY]
     json_path = options.json_path
     if json_path is not None and results:
-        from pytest_vlm.report import write_json
+        from pytest_vlm.reports.files import write_json
 
         write_json(json_path, results)
     if results:
-        from pytest_vlm.outputs import write_outputs
+        from pytest_vlm.reports.files import write_outputs
 
         config.stash[WRITTEN_KEY] = write_outputs(
             results, markdown_path=options.markdown_path, html_path=options.html_path
@@ -164,11 +164,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     results = config.stash.get(RESULTS_KEY, [])
     if _is_worker(config) or not results or config.get_verbosity() < -1:
         return
-    from pytest_vlm.report import comparison_lines, summary_rows
-    from pytest_vlm.terminal import write_summary
+    from pytest_vlm.reports.rows import comparison_lines, summary_rows
+    from pytest_vlm.reports.terminal import write_summary
 
     write_summary(terminalreporter, summary_rows(results), comparison_lines(results))
-    from pytest_vlm.summary_extras import write_extras
+    from pytest_vlm.reports.terminal import write_extras
 
     write_extras(terminalreporter, results)
     json_path = config.stash[OPTIONS_KEY].json_path

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pytest_vlm.comparison import Comparison
-from pytest_vlm.gate import Check, Threshold
-from pytest_vlm.metrics import ClassMetrics, Interval, Metrics
+from pytest_vlm.baseline.comparison import Comparison
+from pytest_vlm.baseline.thresholds import Check, Threshold
+from pytest_vlm.scoring.metrics import ClassMetrics, Interval, Metrics
 from pytest_vlm.strategies.base import ImagePrediction
 
 

@@ -8,17 +8,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_vlm import comparison as baseline_comparison
-from pytest_vlm import gate, snapshots
-from pytest_vlm.datasets import Dataset
-from pytest_vlm.diagnostics import closed_set_diagnostics
-from pytest_vlm.metrics import compute_metrics, worst_confusions
+from pytest_vlm.baseline import comparison as baseline_comparison
+from pytest_vlm.baseline import snapshots
+from pytest_vlm.baseline import thresholds as gate
+from pytest_vlm.data.sources import Dataset
 from pytest_vlm.models.base import ClassifiesImages, Describes, MeasuresMemory, VisionLanguageModel
-from pytest_vlm.models.hf import process_peak_rss_mb
-from pytest_vlm.models.registry import ModelSpec
+from pytest_vlm.models.device import process_peak_rss_mb
+from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.results import ItemResult
+from pytest_vlm.scoring.diagnostics import closed_set_diagnostics
+from pytest_vlm.scoring.intervals import metric_intervals
+from pytest_vlm.scoring.metrics import compute_metrics, worst_confusions
 from pytest_vlm.spec import BenchmarkSpec, StrategySpec
-from pytest_vlm.stats import metric_intervals
 from pytest_vlm.strategies import STRATEGIES
 
 
@@ -59,10 +60,10 @@ def run_item(
     """Run the strategy, score it and check the thresholds. Returns the result and its failure lines
     (empty when every threshold holds); the snapshot is checked by the caller.
 
-    ``cache`` (models/cache.py's ResultCache) serves answers already computed; ``progress`` is called
+    ``cache`` (models/cache/results.py's ResultCache) serves answers already computed; ``progress`` is called
     with (requests answered so far, requests planned or None) as chunks of answers come in."""
-    from pytest_vlm import sweep
-    from pytest_vlm.models.cache import wrap
+    from pytest_vlm.models.cache.results import CachingModel, wrap
+    from pytest_vlm.scoring import sweep
 
     strategy = build_strategy(plan)
     examples = plan.dataset.examples
@@ -119,7 +120,7 @@ def run_item(
     )
     if getattr(plan.strategy.params, "class_counts", None):
         result = replace(result, sweep=sweep.run_sweep(plan, asked, metrics))
-    if getattr(asked, "cached", False):
+    if isinstance(asked, CachingModel) and asked.cached:
         result = replace(result, cache_hits=asked.hits, cache_requests=asked.requests)
     return result, failures
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from pytest_vlm.comparison import BaselineGates, GateSpecError, merge_gates, parse_baseline_gates
+from pytest_vlm.baseline.comparison import BaselineGates, GateSpecError, merge_gates, parse_baseline_gates
+from pytest_vlm.baseline.thresholds import Threshold, parse_threshold
 from pytest_vlm.errors import SpecError, did_you_mean
-from pytest_vlm.gate import Threshold, parse_threshold
 from pytest_vlm.strategies import STRATEGIES
 
 DATASET_KINDS = ("folder", "manifest", "generated")
@@ -373,13 +373,14 @@ def _strategies(
     return tuple(specs)
 
 
-def _params(cls: type, options: Mapping[str, Any], where: _Where) -> Any:
+def _params(cls: Any, options: Mapping[str, Any], where: _Where) -> Any:
     """Build a strategy's frozen ``Params`` dataclass, checking names and types."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     _check_keys(options, (*fields, "kind", "thresholds", "baseline"), where)
-    values = {}
+    values: dict[str, Any] = {}
     for key, raw in options.items():
-        expected = fields[key].type if isinstance(fields[key].type, str) else fields[key].type.__name__
+        declared = fields[key].type
+        expected = declared if isinstance(declared, str) else getattr(declared, "__name__", str(declared))
         here = where / key
         if expected.startswith("int"):
             values[key] = _int(raw, here, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_vlm.models.registry import ModelSpec
+from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.options import VlmOptions
 from pytest_vlm.results import ItemResult
 

@@ -18,7 +18,7 @@ def main(folder: str, port: int) -> None:
     from transformers.cli.serve import Serve
     from transformers.cli.serving.model_manager import ModelManager
 
-    from pytest_vlm.models.hf_processor import load_processor
+    from pytest_vlm.models.hf.processor import load_processor
 
     def _load_processor(self: ModelManager, model_id_and_revision: str, gguf_file: str | None = None) -> object:
         model_id, _, revision = model_id_and_revision.partition("@")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_vlm import shapes
-from pytest_vlm.cache_store import CacheError, ResultStore
-from pytest_vlm.datasets import FileImage, GeneratedImage, generated_images
+from pytest_vlm.data import shapes
+from pytest_vlm.data.sources import FileImage, GeneratedImage, generated_images
 from pytest_vlm.models.base import ContinuationScore, GenerationRequest, ScoreRequest
-from pytest_vlm.models.cache import CachingModel, ResultCache, wrap
+from pytest_vlm.models.cache.results import CachingModel, ResultCache, wrap
+from pytest_vlm.models.cache.store import CacheError, ResultStore
 from pytest_vlm.models.scripted import ScriptedModel
 
 
@@ -208,8 +208,9 @@ def test_concurrent_writers_never_corrupt_or_lose_entries(tmp_path: Path) -> Non
 
 @pytest.fixture(scope="module")
 def hf_model(tiny_qwen2_vl: Path):  # noqa: ANN201
-    from pytest_vlm.models.hf import HFModel, RuntimeOptions
-    from pytest_vlm.models.registry import resolve_model
+    from pytest_vlm.models.device import RuntimeOptions
+    from pytest_vlm.models.hf.model import HFModel
+    from pytest_vlm.models.resolve import resolve_model
 
     return HFModel(resolve_model(str(tiny_qwen2_vl), base_dir=Path.cwd()), RuntimeOptions(batch_size=4))
 
@@ -232,7 +233,7 @@ def test_hf_fingerprint_follows_files_template_and_revision(
 ) -> None:  # noqa: ANN001
     import shutil
 
-    from pytest_vlm.models.registry import ModelSpec
+    from pytest_vlm.models.spec import ModelSpec
 
     key = cache.fingerprint(hf_model)
     assert key is not None and key["decoding"]["do_sample"] is False

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_vlm import shapes
-from pytest_vlm.datasets import load_dataset
+from pytest_vlm.data import shapes
+from pytest_vlm.data.sources import load_dataset
 from pytest_vlm.errors import ModelError
+from pytest_vlm.models.aliases import ALIASES, TINY_SHAPES_CLASSIFIER_DIR
 from pytest_vlm.models.base import ClassifiesImages, Describes
 from pytest_vlm.models.classifier import (
     IMAGE_CLASSIFICATION,
@@ -21,9 +22,10 @@ from pytest_vlm.models.classifier import (
     is_classifier_folder,
     match_labels,
 )
-from pytest_vlm.models.hf import RuntimeOptions
+from pytest_vlm.models.device import RuntimeOptions
 from pytest_vlm.models.pool import load_model
-from pytest_vlm.models.registry import ALIASES, TINY_SHAPES_CLASSIFIER_DIR, ModelSpec, resolve_model
+from pytest_vlm.models.resolve import resolve_model
+from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.spec import parse_spec
 from pytest_vlm.strategies.direct import Direct, DirectParams
 

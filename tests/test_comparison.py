@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from fakes import FakeModel, Img
-from pytest_vlm.comparison import BaselineGates, compare, evaluate, merge_gates, parse_baseline_gates
-from pytest_vlm.diagnostics import closed_set_diagnostics, shown_order
+from pytest_vlm.baseline.comparison import BaselineGates, compare, evaluate, merge_gates, parse_baseline_gates
+from pytest_vlm.baseline.significance import mcnemar_exact
 from pytest_vlm.errors import ModelError, SpecError
 from pytest_vlm.models.base import GenerationRequest
 from pytest_vlm.models.degraded import BlankImage, DegradedModel, is_blanked
-from pytest_vlm.models.registry import resolve_model
+from pytest_vlm.models.resolve import resolve_model
+from pytest_vlm.scoring.diagnostics import closed_set_diagnostics, shown_order
 from pytest_vlm.spec import parse_spec
-from pytest_vlm.stats import mcnemar_exact
 from pytest_vlm.strategies.base import ImagePrediction
 
 CLASSES = ["cat", "dog", "fox"]

@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pytest_vlm import shapes
-from pytest_vlm.datasets import (
-    FileImage,
-    GeneratedImage,
-    class_name_from_folder,
-    label_counts,
-    load_dataset,
-)
+from pytest_vlm.data import shapes
+from pytest_vlm.data.sources import FileImage, GeneratedImage, class_name_from_folder, label_counts, load_dataset
 from pytest_vlm.errors import DatasetError
 from pytest_vlm.spec import BenchmarkSpec, DatasetSpec, parse_spec
 

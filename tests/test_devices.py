@@ -15,10 +15,10 @@ import torch
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models import pool as pool_module
-from pytest_vlm.models.devices import choose_device, is_out_of_memory, spread_kwargs, worker_gpus
-from pytest_vlm.models.hf import HFModel, RuntimeOptions
+from pytest_vlm.models.device import RuntimeOptions, choose_device, is_out_of_memory, spread_kwargs, worker_gpus
+from pytest_vlm.models.hf.model import HFModel
 from pytest_vlm.models.pool import ModelPool
-from pytest_vlm.models.registry import ModelSpec
+from pytest_vlm.models.spec import ModelSpec
 
 
 @pytest.fixture
@@ -179,7 +179,7 @@ def test_a_failed_load_is_remembered_and_reported_for_every_item(monkeypatch: py
 
 
 def test_the_tiny_checkpoint_loads_straight_on_the_chosen_device(tiny_qwen2_vl: Path) -> None:
-    from pytest_vlm.models.registry import resolve_model
+    from pytest_vlm.models.resolve import resolve_model
 
     model = HFModel(resolve_model(str(tiny_qwen2_vl), base_dir=Path.cwd()), RuntimeOptions(device="cpu"))
     assert (model.device, model.spread) == ("cpu", None)

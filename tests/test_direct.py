@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from fakes import FakeModel, Img
+from pytest_vlm.baseline.thresholds import parse_threshold
+from pytest_vlm.collect import strategies_for
 from pytest_vlm.errors import ModelError, SpecError
-from pytest_vlm.gate import parse_threshold
 from pytest_vlm.models.base import ClassifiesImages
 from pytest_vlm.spec import parse_spec
-from pytest_vlm.strategies.direct import TEMPLATE, Direct, DirectParams, strategies_for
+from pytest_vlm.strategies.direct import TEMPLATE, Direct, DirectParams
 
 CLASSES = ("circle", "square", "background")
 

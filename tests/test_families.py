@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from pytest_vlm import shapes
-from pytest_vlm.datasets import GeneratedImage, generated_images
+from pytest_vlm.data import shapes
+from pytest_vlm.data.sources import GeneratedImage, generated_images
 from pytest_vlm.models.base import GenerationRequest, ScoreRequest
-from pytest_vlm.models.families import DEFAULT_FAMILY, FAMILIES, RawPrefixFamily, family_for
-from pytest_vlm.models.hf import HFModel, RuntimeOptions
-from pytest_vlm.models.registry import resolve_model
+from pytest_vlm.models.device import RuntimeOptions
+from pytest_vlm.models.hf.families import DEFAULT_FAMILY, FAMILIES, RawPrefixFamily, family_for
+from pytest_vlm.models.hf.model import HFModel
+from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.strategies.closed_set import PROMPT as CLOSED_SET_PROMPT
 from pytest_vlm.tiny.families import TINY_FAMILIES, TinyFamily
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_vlm.gate import Check, Threshold, check, parse_threshold, violations
-from pytest_vlm.metrics import METRICS, compute_metrics
+from pytest_vlm.baseline.thresholds import Check, Threshold, check, parse_threshold, violations
+from pytest_vlm.scoring.metrics import METRICS, compute_metrics
 
 KNOWN = ", ".join(METRICS)
 

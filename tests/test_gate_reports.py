@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_vlm.datasets import load_dataset
+from pytest_vlm.data.sources import load_dataset
 from pytest_vlm.models.degraded import is_blanked
 from pytest_vlm.spec import parse_spec
 

@@ -10,12 +10,13 @@ import torch
 import transformers
 from transformers.utils import is_torchvision_available
 
-from pytest_vlm import shapes
-from pytest_vlm.datasets import GeneratedImage, generated_images
+from pytest_vlm.data import shapes
+from pytest_vlm.data.sources import GeneratedImage, generated_images
 from pytest_vlm.models.base import GenerationRequest
-from pytest_vlm.models.hf import HFModel, RuntimeOptions
-from pytest_vlm.models.hf_processor import load_processor
-from pytest_vlm.models.registry import resolve_model
+from pytest_vlm.models.device import RuntimeOptions
+from pytest_vlm.models.hf.model import HFModel
+from pytest_vlm.models.hf.processor import load_processor
+from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.strategies.closed_set import PROMPT as CLOSED_SET_PROMPT
 
 

@@ -16,14 +16,15 @@ import pytest
 import torch
 from PIL import Image
 
-from pytest_vlm import shapes
-from pytest_vlm.datasets import generated_images
+from pytest_vlm.data import shapes
+from pytest_vlm.data.sources import generated_images
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import GenerationRequest, ScoreRequest
-from pytest_vlm.models.families import family_for
-from pytest_vlm.models.hf import HFModel, RuntimeOptions
-from pytest_vlm.models.memory import Budget, Cost, ImageCache, ImageTokens, bytes_per_token, token_budget
-from pytest_vlm.models.registry import resolve_model
+from pytest_vlm.models.device import ImageCache, RuntimeOptions
+from pytest_vlm.models.hf.families import family_for
+from pytest_vlm.models.hf.memory import Budget, Cost, ImageTokens, bytes_per_token, token_budget
+from pytest_vlm.models.hf.model import HFModel
+from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.tiny.published import (
     internvl3_8b_processor,
     llava_next_mistral_processor,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from pytest_vlm.metrics import METRICS, UNPARSEABLE, ClassMetrics, compute_metrics, worst_confusions
+from pytest_vlm.scoring.metrics import METRICS, UNPARSEABLE, ClassMetrics, compute_metrics, worst_confusions
 
 
 def reference(y_true: Sequence[str], y_pred: Sequence[str | None], labels: Sequence[str]) -> dict:

@@ -23,13 +23,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pytest_vlm.datasets import GeneratedImage
+from pytest_vlm.data.sources import GeneratedImage
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import GenerationRequest
-from pytest_vlm.models.hf import RuntimeOptions
+from pytest_vlm.models.device import RuntimeOptions
 from pytest_vlm.models.openai_compat import ApiOptions, OpenAICompatModel, _retry_after, parse_model_name, public_url
 from pytest_vlm.models.pool import load_model
-from pytest_vlm.models.registry import ModelSpec, resolve_model
+from pytest_vlm.models.resolve import resolve_model
+from pytest_vlm.models.spec import ModelSpec
 
 KEY = "sk-test-0123456789abcdefSECRET"
 KEY_ENV = "PYTEST_VLM_TEST_KEY"
@@ -105,7 +106,7 @@ def server() -> Iterator[ScriptedServer]:
 
 
 def image(i: int = 0) -> GeneratedImage:
-    from pytest_vlm import shapes
+    from pytest_vlm.data import shapes
 
     label = shapes.SHAPES[i % 6]
     return GeneratedImage(shapes.sample_id(label, 5, i), label, i, 5, shapes.SHAPES, "medium", 64)

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 import pytest_vlm
-from pytest_vlm.models.registry import TINY_SHAPES_DIR
+from pytest_vlm.models.aliases import TINY_SHAPES_DIR
 
 pytest.importorskip("fastapi", reason="the live server needs transformers[serving]: pip install -e '.[test]'")
 pytest.importorskip("uvicorn", reason="the live server needs transformers[serving]: pip install -e '.[test]'")

@@ -7,7 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from pytest_vlm.models.registry import ALIASES, TINY_SHAPES_CLASSIFIER_DIR, TINY_SHAPES_DIR
+from pytest_vlm.models.aliases import ALIASES, TINY_SHAPES_CLASSIFIER_DIR, TINY_SHAPES_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,7 +1,7 @@
 """The fast path of the transformers backend gives the plain path's answers, on every family.
 
 "Plain" is ``generate`` on whole prompts; "reused" encodes each image and the prompt's shared
-start once and decodes every question on top of that cache (models/prefix.py).
+start once and decodes every question on top of that cache (models/hf/prefix.py).
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from pytest_vlm import shapes
-from pytest_vlm.datasets import GeneratedImage, generated_images
+from pytest_vlm.data import shapes
+from pytest_vlm.data.sources import GeneratedImage, generated_images
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import GenerationRequest, ScoreRequest
-from pytest_vlm.models.hf import HFModel, RuntimeOptions
-from pytest_vlm.models.prefix import LinearPositions, Prefix, PrefixCache, PromptSplit
-from pytest_vlm.models.registry import resolve_model
+from pytest_vlm.models.device import RuntimeOptions
+from pytest_vlm.models.hf.model import HFModel
+from pytest_vlm.models.hf.prefix import LinearPositions, Prefix, PrefixCache, PromptSplit
+from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.strategies import Binary, ClosedSet, Likelihood
 from pytest_vlm.strategies.answers import settled
 from pytest_vlm.strategies.binary import BinaryParams

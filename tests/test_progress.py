@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from pytest_vlm.progress import ProgressBar, render_line
+from pytest_vlm.reports.progress import ProgressBar, render_line
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -67,8 +67,8 @@ def test_a_bar_never_shown_writes_nothing_on_close() -> None:
 
 
 def test_runner_reports_every_request_up_to_the_plan(tmp_path: Path) -> None:
-    from pytest_vlm.datasets import load_dataset
-    from pytest_vlm.models.registry import resolve_model
+    from pytest_vlm.data.sources import load_dataset
+    from pytest_vlm.models.resolve import resolve_model
     from pytest_vlm.models.scripted import ScriptedModel
     from pytest_vlm.runner import ItemPlan, run_item
     from pytest_vlm.spec import parse_spec

@@ -10,9 +10,11 @@ import pytest
 
 from fakes import Img
 from pytest_vlm.errors import ModelError
+from pytest_vlm.models.aliases import ALIASES, DEFAULT_MODEL, TINY_SHAPES_DIR
 from pytest_vlm.models.base import Describes, GenerationRequest, VisionLanguageModel
-from pytest_vlm.models.registry import ALIASES, DEFAULT_MODEL, TINY_SHAPES_DIR, ModelSpec, resolve_model
+from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.models.scripted import BEHAVIOURS, ScriptedModel
+from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.strategies.binary import Binary, BinaryParams
 from pytest_vlm.strategies.closed_set import ClosedSet, ClosedSetParams
 

@@ -17,16 +17,14 @@ from PIL import Image
 from remote_checkpoints import build_remote_checkpoint
 
 from pytest_vlm.errors import ModelError, SpecError
+from pytest_vlm.models.aliases import ALIASES
 from pytest_vlm.models.base import GenerationRequest
-from pytest_vlm.models.hf import RuntimeOptions
+from pytest_vlm.models.device import RuntimeOptions
 from pytest_vlm.models.pool import load_model
-from pytest_vlm.models.registry import ALIASES, ModelSpec, resolve_model
-from pytest_vlm.models.remote_code import (
-    RemoteCodeRefused,
-    closest_aspect_ratio,
-    internvl_pixel_values,
-    internvl_tiles,
-)
+from pytest_vlm.models.remote_code import closest_aspect_ratio, internvl_pixel_values, internvl_tiles
+from pytest_vlm.models.resolve import resolve_model
+from pytest_vlm.models.spec import ModelSpec
+from pytest_vlm.models.trust import RemoteCodeRefused
 from pytest_vlm.spec import parse_spec
 
 FAMILIES = ("minicpm-v", "phi3-vision", "internvl-chat")
@@ -212,7 +210,7 @@ def test_spec_trust_list_trusts_only_the_models_it_names(
 
 
 def test_spec_trust_entries_must_name_models(tmp_path: Path) -> None:
-    from pytest_vlm.models.remote_code import with_opt_in
+    from pytest_vlm.models.resolve import with_opt_in
 
     spec_file = tmp_path / "x.vlm.yaml"
     spec_file.write_text("dataset: {generated: shapes, count: 2}\nstrategies: [closed_set]\ntrust_remote_code: 1\n")
@@ -228,7 +226,7 @@ def test_spec_trust_entries_must_name_models(tmp_path: Path) -> None:
 
 
 def test_opt_in_marks_only_models_that_need_it(tmp_path: Path) -> None:
-    from pytest_vlm.models.remote_code import with_opt_in
+    from pytest_vlm.models.resolve import with_opt_in
 
     models = [ALIASES["minicpm-v-2_6"], ALIASES["qwen2-vl-2b"], ALIASES["phi-3-vision"]]
     allowed = with_opt_in(models, cli=False, spec_trust=("minicpm-v-2_6",), base_dir=tmp_path, where="x")
@@ -304,8 +302,8 @@ def test_answers_are_independent_of_batch_size(remote_checkpoints: dict[str, Pat
 def test_answers_are_cached_and_changed_checkpoint_code_is_a_new_model(
     tmp_path: Path, remote_checkpoints: dict[str, Path]
 ) -> None:
-    from pytest_vlm.cache_store import ResultStore
-    from pytest_vlm.models.cache import ResultCache, wrap
+    from pytest_vlm.models.cache.results import ResultCache, wrap
+    from pytest_vlm.models.cache.store import ResultStore
 
     folder = tmp_path / "ckpt"
     shutil.copytree(remote_checkpoints["internvl-chat"], folder)

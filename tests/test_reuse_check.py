@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 import torch
 
-from pytest_vlm import shapes
-from pytest_vlm.datasets import generated_images
+from pytest_vlm.data import shapes
+from pytest_vlm.data.sources import generated_images
 from pytest_vlm.models.base import GenerationRequest
-from pytest_vlm.models.hf import HFModel, RuntimeOptions
-from pytest_vlm.models.prefix import MultimodalRopePositions
-from pytest_vlm.models.registry import resolve_model
+from pytest_vlm.models.device import RuntimeOptions
+from pytest_vlm.models.hf.model import HFModel
+from pytest_vlm.models.hf.prefix import MultimodalRopePositions
+from pytest_vlm.models.resolve import resolve_model
 
 CLASSES = (*shapes.SHAPES, shapes.BACKGROUND)
 BF16 = RuntimeOptions(dtype="bfloat16", early_stop=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_vlm.snapshots import (
+from pytest_vlm.baseline.snapshots import (
     SNAPSHOT_DIRNAME,
     BaselineDiff,
     Flip,

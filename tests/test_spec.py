@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_vlm.baseline.thresholds import Threshold
 from pytest_vlm.errors import SpecError
-from pytest_vlm.gate import Threshold
-from pytest_vlm.metrics import METRICS
+from pytest_vlm.scoring.metrics import METRICS
 from pytest_vlm.spec import DATASET_KEYS, TOP_LEVEL_KEYS, benchmark_name, parse_spec
 from pytest_vlm.strategies.binary import PROMPT as BINARY_PROMPT
 from pytest_vlm.strategies.binary import BinaryParams

@@ -8,17 +8,17 @@ from fractions import Fraction
 
 import pytest
 
-from pytest_vlm.metrics import compute_metrics
-from pytest_vlm.stats import (
+from pytest_vlm.baseline.significance import mcnemar_exact
+from pytest_vlm.scoring.intervals import (
     Z95,
     bootstrap_f1,
     bootstrap_seed,
-    mcnemar_exact,
     metric_intervals,
     percentile_interval,
     resample_indices,
     wilson_interval,
 )
+from pytest_vlm.scoring.metrics import compute_metrics
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 from pytest_vlm.errors import SpecError
 from pytest_vlm.models.scripted import _is_noisy
 from pytest_vlm.spec import parse_spec
-from pytest_vlm.sweep import check_class_counts, class_subset
+from pytest_vlm.strategies.class_subsets import check_class_counts, class_subset
 
 CLASSES = ("circle", "square", "triangle", "star", "cross", "heart", "background")
 
@@ -96,7 +96,7 @@ def test_sweep_reports_accuracy_per_class_count(pytester: pytest.Pytester) -> No
     result.assert_outcomes(passed=1)
     data = json.loads((pytester.path / "out.json").read_text())["results"][0]
     spec = parse_spec(pytester.path / "s.vlm.yaml")
-    from pytest_vlm.datasets import load_dataset
+    from pytest_vlm.data.sources import load_dataset
 
     examples = load_dataset(spec).examples
     expected_lines = []

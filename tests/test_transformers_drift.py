@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from pytest_vlm import shapes
-from pytest_vlm.datasets import generated_images
+from pytest_vlm.data import shapes
+from pytest_vlm.data.sources import generated_images
 from pytest_vlm.models.base import GenerationRequest, ScoreRequest
-from pytest_vlm.models.hf import HFModel, RuntimeOptions
-from pytest_vlm.models.registry import resolve_model
+from pytest_vlm.models.device import RuntimeOptions
+from pytest_vlm.models.hf.model import HFModel
+from pytest_vlm.models.resolve import resolve_model
 
 REPO = Path(__file__).resolve().parent.parent
 CLASSES = (*shapes.SHAPES, shapes.BACKGROUND)

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from pytest_vlm.errors import ModelError, SpecError
-from pytest_vlm.models.registry import ALIASES, ModelSpec, resolve_model
+from pytest_vlm.models.aliases import ALIASES
+from pytest_vlm.models.resolve import resolve_model
+from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.models.user_aliases import load_alias_file, table
 
 REFERENCE_STUDY = (

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 class ImageSource(Protocol):
     """An image a model can be asked about: a stable id and a way to read the pixels."""
 
-    id: str
+    @property
+    def id(self) -> str: ...
 
     def load(self) -> Image.Image: ...
 
@@ -97,7 +98,7 @@ class Describes(Protocol):
 
 @runtime_checkable
 class Fingerprints(Protocol):
-    """A model whose answers can be cached (models/cache.py): it can say what they depend on."""
+    """A model whose answers can be cached (models/cache/results.py): it can say what they depend on."""
 
     def fingerprint(self) -> dict[str, Any] | None:
         """Everything the answers depend on besides the request (weights revision, processor, decoding),
@@ -121,3 +122,7 @@ class ClassifiesImages(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# What a backend loads: a model that answers prompts, or a conventional classifier.
+LoadedModel = VisionLanguageModel | ClassifiesImages

@@ -26,8 +26,8 @@ from typing import Any
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import ImageSource
-from pytest_vlm.models.hf import DeviceModel, RuntimeOptions
-from pytest_vlm.models.registry import ModelSpec
+from pytest_vlm.models.device import DeviceModel, RuntimeOptions
+from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.strategies.answers import ClassMatcher
 from pytest_vlm.strategies.base import fill
 

@@ -11,9 +11,8 @@ so only accuracy changes; an image whose true class is what the model says about
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_vlm.errors import ModelError
@@ -26,7 +25,7 @@ from pytest_vlm.models.base import (
     ScoresContinuations,
     VisionLanguageModel,
 )
-from pytest_vlm.models.registry import ModelSpec
+from pytest_vlm.models.spec import ModelSpec
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -39,10 +38,8 @@ def is_degraded(name: str) -> bool:
     return name.startswith(PREFIX)
 
 
-def resolve_degraded(name: str, *, base_dir: Path) -> ModelSpec:
-    """``degraded:0.1:tiny-shapes`` -> a ModelSpec wrapping tiny-shapes's."""
-    from pytest_vlm.models.registry import resolve_model
-
+def resolve_degraded(name: str, *, resolve: Callable[[str], ModelSpec]) -> ModelSpec:
+    """``degraded:0.1:tiny-shapes`` -> a ModelSpec wrapping tiny-shapes's (found by ``resolve``)."""
     _, _, rest = name.partition(PREFIX)
     fraction_text, sep, inner = rest.partition(":")
     usage = "write it as degraded:FRACTION:MODEL, e.g. degraded:0.1:tiny-shapes"
@@ -54,7 +51,7 @@ def resolve_degraded(name: str, *, base_dir: Path) -> ModelSpec:
         raise ModelError(f"model {name!r}: {fraction_text!r} is not a fraction; {usage}") from None
     if not 0 <= fraction <= 1:
         raise ModelError(f"model {name!r}: the fraction must be between 0 and 1, got {fraction_text}; {usage}")
-    wrapped = resolve_model(inner, base_dir=base_dir)
+    wrapped = resolve(inner)
     return ModelSpec(name=name, backend="degraded", source=repr(fraction), wraps=wrapped)
 
 

@@ -6,39 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_vlm.errors import ModelError
-from pytest_vlm.models.base import VisionLanguageModel
-from pytest_vlm.models.hf import RuntimeOptions
-from pytest_vlm.models.registry import ModelSpec
-
-
-def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> VisionLanguageModel:
-    from pytest_vlm.models.remote_code import BACKENDS as REMOTE_CODE_BACKENDS
-    from pytest_vlm.models.remote_code import load_remote_code_model, require_opt_in
-
-    require_opt_in(spec)  # before any backend touches the checkpoint
-    if spec.backend in REMOTE_CODE_BACKENDS:
-        return load_remote_code_model(spec, runtime)
-    if spec.backend == "hf":
-        from pytest_vlm.models.hf import HFModel
-
-        return HFModel(spec, runtime)
-    if spec.backend == "classifier":
-        from pytest_vlm.models.classifier import load_classifier
-
-        return load_classifier(spec, runtime)
-    if spec.backend == "scripted":
-        from pytest_vlm.models.scripted import ScriptedModel
-
-        return ScriptedModel(spec.name, spec.source)
-    if spec.backend == "openai":
-        from pytest_vlm.models.openai_compat import OpenAICompatModel
-
-        return OpenAICompatModel(spec, runtime.api)
-    if spec.backend == "degraded" and spec.wraps is not None:
-        from pytest_vlm.models.degraded import DegradedModel
-
-        return DegradedModel(spec, load_model(spec.wraps, runtime))
-    raise ModelError(f"model {spec.name}: unknown backend {spec.backend!r}")
+from pytest_vlm.models.backends import load_model
+from pytest_vlm.models.base import LoadedModel
+from pytest_vlm.models.device import RuntimeOptions
+from pytest_vlm.models.spec import ModelSpec
 
 
 class ModelPool:
@@ -48,11 +19,11 @@ class ModelPool:
         self.runtime = runtime
         self.cache_dir = cache_dir
         self._cache: Any = None
-        self._models: dict[ModelSpec, VisionLanguageModel] = {}
+        self._models: dict[ModelSpec, LoadedModel] = {}
         self._failures: dict[ModelSpec, ModelError] = {}
         self.load_counts: dict[str, int] = {}
 
-    def get(self, spec: ModelSpec) -> VisionLanguageModel:
+    def get(self, spec: ModelSpec) -> LoadedModel:
         if spec in self._failures:
             raise self._failures[spec]
         if spec not in self._models:
@@ -71,10 +42,10 @@ class ModelPool:
         return self._models[spec]
 
     def result_cache(self) -> Any:
-        """The session's result cache (models/cache.py), opened on first use; None with --vlm-no-cache."""
+        """The session's result cache (models/cache/results.py), opened on first use; None with --vlm-no-cache."""
         if self._cache is None and self.cache_dir is not None:
-            from pytest_vlm.cache_store import ResultStore
-            from pytest_vlm.models.cache import ResultCache
+            from pytest_vlm.models.cache.results import ResultCache
+            from pytest_vlm.models.cache.store import ResultStore
 
             self._cache = ResultCache(ResultStore(self.cache_dir))
         return self._cache

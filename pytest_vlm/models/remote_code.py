@@ -2,108 +2,32 @@
 model card documents: MiniCPM-V-2_6's ``model.chat``, Phi-3-vision's processor + ``generate``, and
 the original InternVL2's ``model.batch_chat`` with the card's ``load_image`` tiling.
 
-Running a checkpoint's code runs whatever its author (or whoever can push to its repository)
-wrote, with your permissions. So an alias or a folder only *declares* that a model needs remote
-code (``ModelSpec.trust_remote_code``); it loads only when the user opted in
-(``ModelSpec.allow_remote_code``: ``--vlm-trust-remote-code``, ini ``vlm_trust_remote_code`` or the
-spec's ``trust_remote_code`` key). :func:`require_opt_in` refuses before anything is downloaded or
-imported, and says how to opt in.
+Nothing here runs unless the user opted in: see models/trust.py.
 """
 
 from __future__ import annotations
 
 import abc
-import json
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import GenerationRequest, ImageSource
-from pytest_vlm.models.hf import DeviceModel, RuntimeOptions, checkpoint_identity
-from pytest_vlm.models.registry import ModelSpec
+from pytest_vlm.models.device import DeviceModel, RuntimeOptions, checkpoint_identity
 from pytest_vlm.models.remote_code_compat import refuse_incompatible_code
-
-# config.json ``model_type`` of each family's original checkpoint -> backend name.
-MODEL_TYPES = {"minicpmv": "minicpm-v", "phi3_v": "phi3-vision", "internvl_chat": "internvl-chat"}
-BACKENDS = tuple(MODEL_TYPES.values())
-
-OPT_IN_HELP = (
-    "opt in with --vlm-trust-remote-code (or 'vlm_trust_remote_code = true' in your pytest ini file), "
-    "or in the benchmark spec with 'trust_remote_code: [{name}]' (or 'trust_remote_code: true' for all of "
-    "its models). Read the checkpoint's *.py files first: they run with your permissions."
-)
-
-
-class RemoteCodeRefused(ModelError):
-    """A model needs its checkpoint's own code and the user has not opted in."""
-
-
-def family_of_folder(folder: Path) -> str | None:
-    """The remote-code backend for a checkpoint folder, from its config.json ``model_type``."""
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # the hf backend reports unreadable configs with the folder's name
-    return MODEL_TYPES.get(config.get("model_type")) if isinstance(config, dict) else None
-
-
-def require_opt_in(spec: ModelSpec) -> None:
-    """Refuse a model that needs remote code unless the user opted in; nothing is loaded before."""
-    if needs_remote_code(spec) and not spec.allow_remote_code:
-        from pytest_vlm.models.registry import ALIASES
-
-        alias = ALIASES.get(spec.name)
-        name = spec.name if alias is not None and alias.source == spec.source else spec.source
-        raise RemoteCodeRefused(
-            f"model {spec.name} ({spec.source}) runs Python code shipped with the checkpoint "
-            f"(trust_remote_code), which pytest-vlm never does by default; {OPT_IN_HELP.format(name=name)}"
-        )
-
-
-def needs_remote_code(spec: ModelSpec) -> bool:
-    """Declared by the alias or folder, and implied by the remote-code backends (which always pass
-    ``trust_remote_code=True`` to transformers), so a user alias cannot slip past the opt-in."""
-    return spec.trust_remote_code or spec.backend in BACKENDS
-
-
-def with_opt_in(
-    models: Sequence[ModelSpec],
-    *,
-    cli: bool,
-    spec_trust: bool | tuple[str, ...],
-    base_dir: Path,
-    where: str,
-    aliases: Mapping[str, ModelSpec] | None = None,
-) -> list[ModelSpec]:
-    """``models`` with ``allow_remote_code`` set where the user opted in: on the command line / ini
-    (``cli``) or in the benchmark spec (``spec_trust``: true, or the names of the trusted models,
-    resolved like ``models`` entries, with ``aliases``; ``where`` names the spec file for errors)."""
-    from dataclasses import replace
-
-    from pytest_vlm.errors import SpecError
-    from pytest_vlm.models.registry import resolve_model
-
-    trusted: set[str] = set()
-    if isinstance(spec_trust, tuple):
-        for i, name in enumerate(spec_trust):
-            try:
-                trusted.add(resolve_model(name, base_dir=base_dir, aliases=aliases).source)
-            except ModelError as exc:
-                raise SpecError(f"{where}: trust_remote_code[{i}]", str(exc)) from None
-    return [
-        replace(m, allow_remote_code=True)
-        if needs_remote_code(m) and (cli or spec_trust is True or m.source in trusted)
-        else m
-        for m in models
-    ]
+from pytest_vlm.models.spec import ModelSpec
+from pytest_vlm.models.trust import require_opt_in
 
 
 def load_remote_code_model(spec: ModelSpec, runtime: RuntimeOptions) -> RemoteCodeModel:
     require_opt_in(spec)
-    refuse_incompatible_code(spec)
-    cls = {"minicpm-v": MiniCPMV, "phi3-vision": Phi3Vision, "internvl-chat": InternVLChat}[spec.backend]
-    return cls(spec, runtime)
+    refuse_incompatible_code(spec)  # published code written for transformers 4: refused before any download
+    families: dict[str, type[RemoteCodeModel]] = {
+        "minicpm-v": MiniCPMV,
+        "phi3-vision": Phi3Vision,
+        "internvl-chat": InternVLChat,
+    }
+    return families[spec.backend](spec, runtime)
 
 
 class RemoteCodeModel(DeviceModel, abc.ABC):
@@ -130,6 +54,10 @@ class RemoteCodeModel(DeviceModel, abc.ABC):
     @abc.abstractmethod
     def load(self) -> None:
         """Load ``self.model`` (and its tokenizer or processor) the way the model card does."""
+
+    @abc.abstractmethod
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        """The answers, the way the family's model card calls the model."""
 
     def _from_pretrained(self, auto_class: Any, **kwargs: Any) -> Any:
         model = auto_class.from_pretrained(
@@ -170,7 +98,7 @@ class RemoteCodeModel(DeviceModel, abc.ABC):
         }
 
     def fingerprint(self) -> dict[str, Any] | None:
-        """What the answers depend on, for the result cache (models/cache.py): a local folder by its
+        """What the answers depend on, for the result cache (models/cache/results.py): a local folder by its
         files' hashes, its code included (added by the cache), a hub model by its resolved commit;
         a hub model without one cannot be pinned, so it is not cached (None)."""
         import torch

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_vlm.errors import ModelError
-from pytest_vlm.models.registry import ModelSpec
+from pytest_vlm.models.spec import ModelSpec
 
 # What the published code of the seed checkpoints needs that this environment lacks: transformers
 # 5 removed these modules and cache methods, and InternVL2's code imports einops, which it does not

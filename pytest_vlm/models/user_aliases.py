@@ -31,11 +31,12 @@ from typing import Any
 
 import pytest
 
-from pytest_vlm.models.registry import ALIASES, TINY_SHAPES_DIR, ModelSpec
+from pytest_vlm.models.aliases import ALIASES, TINY_SHAPES_DIR
+from pytest_vlm.models.backends import BACKEND_NAMES
+from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.spec import _bool, _check_keys, _int, _mapping, _str, _Where, load_yaml
 
 FILE_NAME = "vlm-models.yaml"
-BACKENDS = ("hf", "openai", "classifier", "scripted", "minicpm-v", "phi3-vision", "internvl-chat")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ENTRY_KEYS = (
     "backend",
@@ -77,7 +78,7 @@ def _entry(name: str, entry: Mapping[str, Any], at: _Where, path: Path, old: Mod
     _check_keys(entry, ENTRY_KEYS, at, required=() if old else ("source",))
     fields: dict[str, Any] = {"name": name, "origin": str(path)}
     if "backend" in entry:
-        fields["backend"] = _choice(entry["backend"], at / "backend", "backend", BACKENDS)
+        fields["backend"] = _choice(entry["backend"], at / "backend", "backend", BACKEND_NAMES)
     if "source" in entry:
         source = _str(entry["source"], at / "source").strip()
         folder = (path.parent / source).resolve()

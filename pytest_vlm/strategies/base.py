@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pytest_vlm.models.base import ImageSource, VisionLanguageModel
 
@@ -41,6 +41,8 @@ class Strategy(Protocol):
 
     kind: ClassVar[str]
     Params: ClassVar[type]
+
+    def __init__(self, params: Any, *, classes: Sequence[str], background: str | None, seed: int) -> None: ...
 
     def run(self, model: VisionLanguageModel, examples: Sequence[Example]) -> list[ImagePrediction]:
         """Predict every example; batch the model calls."""

@@ -12,6 +12,7 @@ from typing import ClassVar
 from pytest_vlm.models.base import GenerationRequest, VisionLanguageModel
 from pytest_vlm.strategies.answers import ClassMatcher
 from pytest_vlm.strategies.base import Example, ImagePrediction, check_template, fill, shared_length
+from pytest_vlm.strategies.class_subsets import check_class_counts
 
 PROMPT = (
     "Question: Answer this question in one word: What type of object is in this photo? "
@@ -24,7 +25,7 @@ class ClosedSetParams:
     votes: int = 3
     prompt: str = PROMPT
     max_new_tokens: int = 12
-    class_counts: tuple[int, ...] = ()  # the class-count sweep (sweep.py): subset sizes to also run
+    class_counts: tuple[int, ...] = ()  # the class-count sweep (scoring/sweep.py): subset sizes to also run
 
     def __post_init__(self) -> None:
         check_template(self.prompt, "{classes}")
@@ -61,8 +62,6 @@ class ClosedSet:
         self.seed = seed
         self.matcher = ClassMatcher(self.classes)
         if params.class_counts:
-            from pytest_vlm.sweep import check_class_counts
-
             check_class_counts(params.class_counts, self.classes, background)
 
     def planned_requests(self, images: int) -> int:

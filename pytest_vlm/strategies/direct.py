@@ -5,21 +5,18 @@ their ``id2label``) and zero-shot CLIP/SigLIP-style models (each class name put 
 answer the same benchmark. The prediction is the class with the highest score; a tie goes to the
 class listed first. Only models that implement :class:`~pytest_vlm.models.base.ClassifiesImages`
 run it, and for those models it replaces the benchmark's prompt strategies (see
-:func:`strategies_for`): a classifier cannot be prompted, and a VLM cannot classify directly.
+:func:`pytest_vlm.collect.strategies_for`): a classifier cannot be prompted, and a VLM cannot classify directly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import ClassifiesImages
 from pytest_vlm.strategies.base import Example, ImagePrediction, best_scored, check_template
-
-if TYPE_CHECKING:
-    from pytest_vlm.spec import BenchmarkSpec, StrategySpec
 
 # CLIP's own zero-shot prompt; used only by zero-shot models.
 TEMPLATE = "a photo of a {class}."
@@ -52,17 +49,3 @@ class Direct:
             )
         scores = model.classify(examples, self.classes, self.params.template)
         return [best_scored(ex, self.classes, per_class) for ex, per_class in zip(examples, scores)]
-
-
-def strategies_for(spec: BenchmarkSpec, backend: str) -> tuple[StrategySpec, ...]:
-    """The strategies a model of ``backend`` runs on ``spec``.
-
-    A direct classifier runs the spec's ``direct`` entries, or, when the spec lists none, one
-    ``direct`` item with the spec-wide thresholds. Every other model runs the spec's other entries.
-    """
-    from pytest_vlm.spec import StrategySpec
-
-    if backend not in DIRECT_BACKENDS:
-        return tuple(s for s in spec.strategies if s.kind != KIND)
-    own = tuple(s for s in spec.strategies if s.kind == KIND)
-    return own or (StrategySpec(KIND, KIND, DirectParams(), spec.thresholds),)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pytest_vlm.shapes import SHAPES
+from pytest_vlm.data.shapes import SHAPES
 
 # The chat template Qwen/Qwen2-VL-7B-Instruct ships, verbatim.
 QWEN2_VL_CHAT_TEMPLATE = (
@@ -71,7 +71,7 @@ def tokenizer_corpus(class_names: tuple[str, ...] = SHAPES) -> list[str]:
 def build_qwen2_tokenizer(class_names: tuple[str, ...] = SHAPES, vocab_size: int = 450) -> Any:
     """A byte-level BPE ``Qwen2TokenizerFast`` with Qwen2-VL's special tokens, trained locally."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import Qwen2TokenizerFast
+    from transformers import Qwen2TokenizerFast  # type: ignore[attr-defined]  # a lazy alias in 5.x
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -93,7 +93,7 @@ def build_qwen2_vl_processor(tokenizer: Any, image_size: int = 64, patch_size: i
     from transformers import Qwen2VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from pytest_vlm.models.hf_processor import image_only_processor_class
+    from pytest_vlm.models.hf.processor import image_only_processor_class
 
     pixels = image_size * image_size
     image_processor = Qwen2VLImageProcessorPil(

@@ -22,7 +22,7 @@ def build_clip_tokenizer() -> Any:
     return CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=[])
 
 
-def _towers(tokenizer: Any, image_size: int) -> dict[str, dict[str, Any]]:
+def _towers(tokenizer: Any, image_size: int) -> dict[str, Any]:
     """The tiny text and vision tower sizes of the dual-encoder (CLIP, SigLIP) checkpoints."""
     layers = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
     return {
@@ -90,7 +90,7 @@ def build_tiny_vit(out: Path, labels: Sequence[str], *, seed: int = 0, image_siz
     from transformers import ViTConfig, ViTForImageClassification
     from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
 
-    config = ViTConfig(
+    config = ViTConfig(  # type: ignore[call-arg]  # a PreTrainedConfig kwarg the typed signature omits
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=1,

@@ -204,7 +204,7 @@ def build_qwen2_5_vl(folder: Path, seed: int = 0) -> Path:
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from pytest_vlm.models.hf_processor import image_only_processor_class
+    from pytest_vlm.models.hf.processor import image_only_processor_class
     from pytest_vlm.tiny.checkpoints import QWEN2_SPECIAL_TOKENS
 
     tokenizer = build_tokenizer(QWEN2_SPECIAL_TOKENS, bos=None, eos="<|im_end|>", pad="<|endoftext|>")
@@ -249,12 +249,12 @@ def mistral_v1_tokenizer(folder: Path) -> Any:
     and ``<pad>`` (32001)."""
     import importlib.resources
     import json
-    import shutil
 
     from transformers import AutoTokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(importlib.resources.files("mistral_common") / "data" / "tokenizer.model.v1", folder / "tokenizer.model")
+    model_file = importlib.resources.files("mistral_common") / "data" / "tokenizer.model.v1"
+    (folder / "tokenizer.model").write_bytes(model_file.read_bytes())
     config = {"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
     (folder / "tokenizer_config.json").write_text(json.dumps({**config, "legacy": False}), encoding="utf-8")
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -285,7 +285,7 @@ def _build_llava_next(
         num_additional_image_tokens=1,  # CLIP's class token
         chat_template=template,
     )
-    config = LlavaNextConfig(
+    config = LlavaNextConfig(  # type: ignore[call-arg]  # a PreTrainedConfig kwarg the typed signature omits
         vision_config={"model_type": "clip_vision_model", "image_size": IMAGE_SIZE, "patch_size": 8, **_VISION},
         text_config={"model_type": text_type, **_text(tokenizer)},
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
@@ -350,7 +350,7 @@ def build_internvl(folder: Path, seed: int = 0) -> Path:
     from transformers import InternVLConfig, InternVLForConditionalGeneration, InternVLProcessor
     from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
 
-    from pytest_vlm.models.hf_processor import image_only_processor_class
+    from pytest_vlm.models.hf.processor import image_only_processor_class
 
     extra = {
         "start_image_token": "<img>",
@@ -438,7 +438,7 @@ def build_smolvlm(folder: Path, seed: int = 0) -> Path:
     from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration, SmolVLMProcessor
     from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil
 
-    from pytest_vlm.models.hf_processor import image_only_processor_class
+    from pytest_vlm.models.hf.processor import image_only_processor_class
 
     return _build_idefics_like(
         folder,
@@ -459,15 +459,15 @@ def build_paligemma(folder: Path, seed: int = 0) -> Path:
     tokenizer = build_tokenizer(("<bos>", "<eos>", "<pad>", "<image>"), bos="<bos>", eos="<eos>", pad="<pad>")
     seq = (IMAGE_SIZE // 8) ** 2
     image_processor = SiglipImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
-    image_processor.image_seq_length = seq
+    image_processor.image_seq_length = seq  # type: ignore[attr-defined]  # PaliGemmaProcessor reads it
     processor = PaliGemmaProcessor(image_processor=image_processor, tokenizer=tokenizer)  # no chat template
-    config = PaliGemmaConfig(
+    config = PaliGemmaConfig(  # type: ignore[call-arg]  # a PreTrainedConfig kwarg the typed signature omits
         vision_config={"model_type": "siglip_vision_model", "image_size": IMAGE_SIZE, "patch_size": 8, **_VISION},
         text_config={"model_type": "gemma", **_text(tokenizer)},
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
         projection_dim=TEXT_HIDDEN,
     )
-    config.text_config.num_image_tokens = seq
+    config.text_config.num_image_tokens = seq  # type: ignore[union-attr]  # a Gemma config by now
     return _save(folder, PaliGemmaForConditionalGeneration, config, processor, tokenizer, seed)
 
 

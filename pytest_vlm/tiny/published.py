@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_vlm.models.hf_processor import image_only_processor_class
+from pytest_vlm.models.hf.processor import image_only_processor_class
 from pytest_vlm.tiny.families import build_tokenizer
 
 # Qwen/Qwen2-VL-7B-Instruct preprocessor_config.json

@@ -6,7 +6,7 @@ Usage::
     python -m pytest_vlm.tiny.train --eval-only pytest_vlm/tiny/tiny-shapes
 
 The model is a tiny ``Qwen2VLForConditionalGeneration`` trained from scratch on the generated
-images of :mod:`pytest_vlm.shapes` (six shapes plus ``background``) to answer two prompts through
+images of :mod:`pytest_vlm.data.shapes` (six shapes plus ``background``) to answer two prompts through
 the real Qwen2-VL chat template:
 
 * closed-set: "... What type of object is in this photo? Choose one from {names}. Answer:" -> the class;
@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pytest_vlm import shapes
+from pytest_vlm.data import shapes
 from pytest_vlm.tiny.checkpoints import build_qwen2_tokenizer, build_qwen2_vl, build_qwen2_vl_processor, qwen2_vl_config
 
 CLASSES: tuple[str, ...] = (*shapes.SHAPES, shapes.BACKGROUND)
@@ -222,7 +222,8 @@ class AnswerWordHead(torch.nn.Module):
 
     def forward(self, image_tokens: torch.Tensor) -> torch.Tensor:
         pooled = F.normalize(image_tokens.mean(1), dim=-1)
-        words = F.normalize(self.embeddings.weight[self.token_ids].detach(), dim=-1)
+        token_ids: torch.Tensor = self.token_ids  # type: ignore[assignment]  # a registered buffer
+        words = F.normalize(self.embeddings.weight[token_ids].detach(), dim=-1)
         return self.log_scale.exp() * pooled @ words.T
 
 
@@ -376,7 +377,7 @@ def evaluate(folder: str | Path, *, seed: int, difficulty: str, count: int = EVA
     """
     from transformers import AutoModelForImageTextToText
 
-    from pytest_vlm.models.hf_processor import load_processor
+    from pytest_vlm.models.hf.processor import load_processor
 
     model = AutoModelForImageTextToText.from_pretrained(folder).eval()
     processor = load_processor(str(folder))
@@ -448,7 +449,7 @@ def model_card(cfg: TrainConfig, run: TrainingRun) -> str:
     return f"""# tiny-shapes
 
 A tiny Qwen2-VL (`Qwen2VLForConditionalGeneration`) trained from scratch on the generated shapes of
-`pytest_vlm.shapes`, so that pytest-vlm has a real vision-language model to run with no download.
+`pytest_vlm.data.shapes`, so that pytest-vlm has a real vision-language model to run with no download.
 
 **What it is for:** demos, tests and CI examples of pytest-vlm. It is **not a real-world
 classifier**: it has only ever seen 64x64 generated shapes and knows two prompts.
@@ -471,7 +472,7 @@ the answer is one lowercase word, then `<|im_end|>`.
 
 ## Data
 
-`pytest_vlm.shapes` images (64x64), 7 classes: {", ".join(CLASSES)} (an image with no shape).
+`pytest_vlm.data.shapes` images (64x64), 7 classes: {", ".join(CLASSES)} (an image with no shape).
 Training renders {cfg.pool_easy} easy images (shape-set seed {TRAIN_SEEDS["easy"]}) and {cfg.pool_medium} medium ones
 (seed {TRAIN_SEEDS["medium"]}) once, and mirrors them left-right at random. No other seed is trained on;
 seed {EVAL_SETS["validation"][0]} was the validation set while developing, and seeds {EVAL_SETS["benchmark"][0]} and
@@ -548,7 +549,7 @@ def run_evaluations(folder: Path, names: list[str]) -> dict[str, dict[str, float
 def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging
 
-    from pytest_vlm.models.hf_processor import load_processor
+    from pytest_vlm.models.hf.processor import load_processor
 
     args = parse_args(argv)
     torch.set_num_threads(2)

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pytest_vlm import shapes
+from pytest_vlm.data import shapes
 from pytest_vlm.tiny import train as vlm_training
 
 # The same training seeds as tiny-shapes (a fair comparison), the same held-out evaluation sets.
@@ -61,7 +61,7 @@ def resnet_config(cfg: TrainConfig) -> Any:
     from transformers import ResNetConfig
 
     hidden = [int(h) for h in cfg.hidden_sizes.split(",")]
-    return ResNetConfig(
+    return ResNetConfig(  # type: ignore[call-arg]  # a PreTrainedConfig kwarg the typed signature omits
         num_channels=3,
         embedding_size=cfg.embedding_size,
         hidden_sizes=hidden,
@@ -101,10 +101,8 @@ def train(cfg: TrainConfig) -> tuple[Any, Any]:
 
     processor = image_processor()
     started = time.perf_counter()
-    pixels, labels = zip(
-        *(render_pool(n, d, processor) for d, n in (("easy", cfg.pool_easy), ("medium", cfg.pool_medium)))
-    )
-    pixels, labels = torch.cat(pixels), torch.cat(labels)
+    pools = [render_pool(n, d, processor) for d, n in (("easy", cfg.pool_easy), ("medium", cfg.pool_medium))]
+    pixels, labels = torch.cat([p for p, _ in pools]), torch.cat([lab for _, lab in pools])
     print(f"rendered {len(labels)} training images in {time.perf_counter() - started:.0f}s", flush=True)
 
     torch.manual_seed(cfg.seed)
@@ -181,7 +179,7 @@ def model_card(cfg: TrainConfig, run: TrainingRun) -> str:
     return f"""# tiny-shapes-classifier
 
 A tiny ResNet (`ResNetForImageClassification`) trained from scratch on the generated shapes of
-`pytest_vlm.shapes`: the conventional-classifier baseline that pytest-vlm reports next to the
+`pytest_vlm.data.shapes`: the conventional-classifier baseline that pytest-vlm reports next to the
 `tiny-shapes` vision-language model, with no download.
 
 **What it is for:** the `direct` baseline row of the shipped shapes benchmarks, demos and tests. It is
@@ -198,7 +196,7 @@ A tiny ResNet (`ResNetForImageClassification`) trained from scratch on the gener
 
 ## Data
 
-`pytest_vlm.shapes` images (64x64), 7 classes: {", ".join(CLASSES)} (an image with no shape).
+`pytest_vlm.data.shapes` images (64x64), 7 classes: {", ".join(CLASSES)} (an image with no shape).
 The first {cfg.pool_easy} easy images of shape-set seed {TRAIN_SEEDS["easy"]} and the first {cfg.pool_medium} medium ones of
 seed {TRAIN_SEEDS["medium"]} (a subset of what `tiny-shapes` was trained on), rendered once, mirrored left-right at random. Seed
 {EVAL_SETS["validation"][0]} was the validation set while developing; seeds {EVAL_SETS["benchmark"][0]} and

@@ -1,4 +1,4 @@
-"""Writing the Markdown and HTML reports, and appending to $GITHUB_STEP_SUMMARY.
+"""Writing the report files (JSON, Markdown, HTML), atomically, and appending to $GITHUB_STEP_SUMMARY.
 
 Paths are checked when the session starts (a usage error, before any model runs), so that a
 report that cannot be written never costs a benchmark run. A report file is replaced only when
@@ -7,10 +7,13 @@ pytest-vlm wrote it: anything else at that path (a folder, someone's notes) is l
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from pytest_vlm.reports.rows import json_document
 from pytest_vlm.results import ItemResult
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -36,12 +39,10 @@ def check_output_path(path: Path, marker: str, flag: str) -> str | None:
 
 def write_outputs(results: Sequence[ItemResult], *, markdown_path: Path | None, html_path: Path | None) -> list[str]:
     """Write what was asked for; returns what was written, for the terminal."""
-    from pytest_vlm.report import write_text_atomic
-
     written = []
     markdown = None
     if markdown_path is not None or os.environ.get(STEP_SUMMARY_ENV):
-        from pytest_vlm.markdown import render_markdown
+        from pytest_vlm.reports.markdown import render_markdown
 
         markdown = render_markdown(results)
     if markdown_path is not None and markdown is not None:
@@ -54,8 +55,25 @@ def write_outputs(results: Sequence[ItemResult], *, markdown_path: Path | None, 
             f.write(markdown + "\n")
         written.append(f"${STEP_SUMMARY_ENV} ({step_summary})")
     if html_path is not None:
-        from pytest_vlm.html_report import render_html
+        from pytest_vlm.reports.html import render_html
 
         write_text_atomic(html_path, render_html(results))
         written.append(str(html_path))
     return written
+
+
+def write_json(path: Path, results: Sequence[ItemResult]) -> None:
+    write_text_atomic(path, json.dumps(json_document(results), indent=1, ensure_ascii=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write atomically: a reader never sees half a file, and a failed write keeps the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

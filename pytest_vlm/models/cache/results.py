@@ -1,4 +1,4 @@
-"""Model answers served from the on-disk result cache (cache_store.py); only misses reach the model.
+"""Model answers served from the on-disk result cache (store.py); only misses reach the model.
 
 A request's key is the sha256 of: the model's fingerprint (backend, resolved revision or the hash
 of every file of a local checkpoint, processor and chat template, dtype, greedy decoding, library
@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_vlm.cache_store import ResultStore
 from pytest_vlm.models.base import (
     ContinuationScore,
     Fingerprints,
@@ -31,6 +30,7 @@ from pytest_vlm.models.base import (
     ScoresContinuations,
     VisionLanguageModel,
 )
+from pytest_vlm.models.cache.store import ResultStore
 
 KEY_VERSION = 1  # bump when the key's recipe changes, so old entries are never misread
 Progress = Callable[[int], None]  # called with the number of requests just answered (hits included)

@@ -1,4 +1,4 @@
-"""Statistics behind the CI gate: Wilson intervals, seeded bootstrap intervals of F1, exact McNemar.
+"""Intervals around the metrics: Wilson intervals of proportions, seeded bootstrap intervals of F1.
 
 Pure functions over plain numbers and label lists. Each is checked against an independent
 computation (stdlib ``fractions``/``math``, scikit-learn, published tables) in tests/test_stats.py.
@@ -9,10 +9,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from fractions import Fraction
 
-from pytest_vlm.metrics import UNPARSEABLE, Interval
+from pytest_vlm.scoring.metrics import UNPARSEABLE, Interval
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: a two-sided 95% interval
 BOOTSTRAP_RESAMPLES = 1000
@@ -36,40 +34,6 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> Interval:
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == n else min(1.0, centre + half)
     return Interval(low, high)
-
-
-@dataclass(frozen=True)
-class McNemar:
-    """Exact McNemar test on the discordant pairs of two paired runs over the same images.
-
-    ``b``: images the baseline got right and the new run wrong; ``c``: the reverse. Under "no
-    change" each discordant image is equally likely to fall either way, so b ~ Binomial(b + c, 1/2).
-    """
-
-    b: int
-    c: int
-    p_worse: float  # one-sided: P(B >= b), small when the new run lost significantly more than it gained
-    p_two_sided: float  # the classical two-sided exact p-value, for reference
-
-    @property
-    def worse(self) -> bool:
-        return self.b > self.c
-
-
-def _binomial_tail(k: int, n: int) -> Fraction:
-    """P(X >= k) for X ~ Binomial(n, 1/2), exactly."""
-    return Fraction(sum(math.comb(n, i) for i in range(k, n + 1)), 2**n)
-
-
-def mcnemar_exact(b: int, c: int) -> McNemar:
-    if b < 0 or c < 0:
-        raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
-    n = b + c
-    if n == 0:
-        return McNemar(b, c, 1.0, 1.0)
-    p_worse = _binomial_tail(b, n)
-    two_sided = min(Fraction(1), 2 * _binomial_tail(max(b, c), n))
-    return McNemar(b, c, float(p_worse), float(two_sided))
 
 
 def bootstrap_seed(image_ids: Sequence[str]) -> int:

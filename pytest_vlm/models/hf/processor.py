@@ -18,7 +18,7 @@ class ProcessorLoadError(RuntimeError):
 
 
 @functools.cache
-def image_only_processor_class(cls: type) -> type:
+def image_only_processor_class(cls: Any) -> type:
     """A subclass of the processor class ``cls`` whose only sub-processors are image and tokenizer.
 
     transformers derives a processor's sub-processors from its ``__init__`` signature, so dropping
@@ -51,11 +51,11 @@ def image_only_processor_class(cls: type) -> type:
     )
 
 
-def has_video_slot(cls: type) -> bool:
+def has_video_slot(cls: Any) -> bool:
     return "video_processor" in cls.get_attributes()
 
 
-def _processor_class_for(source: str, **kwargs: Any) -> type | None:
+def _processor_class_for(source: str, **kwargs: Any) -> Any:
     """The processor class transformers registers for the model type of ``source``'s config."""
     import transformers
     from transformers import AutoConfig
@@ -84,7 +84,7 @@ def load_processor(source: str, *, revision: str | None = None, trust_remote_cod
     cls = _processor_class_for(source, **kwargs)
     if cls is not None and has_video_slot(cls) and not is_torchvision_available():
         try:
-            return image_only_processor_class(cls).from_pretrained(source, **kwargs)
+            return image_only_processor_class(cls).from_pretrained(source, **kwargs)  # type: ignore[attr-defined]
         except Exception as exc:  # noqa: BLE001 - reported with the source and the reason
             raise ProcessorLoadError(
                 f"could not load the processor of {source} (image-only, since torchvision is not installed): {exc}"

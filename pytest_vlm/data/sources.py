@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,7 +61,7 @@ class GeneratedImage:
     size: int
 
     def load(self) -> Image.Image:
-        from pytest_vlm import shapes
+        from pytest_vlm.data import shapes
 
         return shapes.sample(
             self.index, seed=self.seed, classes=self.classes, size=self.size, difficulty=self.difficulty
@@ -120,7 +120,7 @@ def load_dataset(spec: BenchmarkSpec) -> Dataset:
     return Dataset(tuple(examples), tuple(classes))
 
 
-def _renamed(ex: Example, rename: dict[str, str]) -> Example:
+def _renamed(ex: Example, rename: Mapping[str, str]) -> Example:
     if ex.label not in rename:
         return ex
     from dataclasses import replace
@@ -160,7 +160,7 @@ def _limit_per_class(examples: list[Example], limit: int) -> list[Example]:
 
 
 def _generated(spec: BenchmarkSpec) -> tuple[list[Example], list[str]]:
-    from pytest_vlm import shapes
+    from pytest_vlm.data import shapes
 
     ds = spec.dataset
     allowed = (*shapes.SHAPES, shapes.BACKGROUND)
@@ -184,7 +184,7 @@ def generated_images(
     count: int, *, seed: int, classes: tuple[str, ...], difficulty: str = "medium", size: int = 64
 ) -> list[GeneratedImage]:
     """The first ``count`` images of the shapes set ``seed``, labels cycling through ``classes``."""
-    from pytest_vlm import shapes
+    from pytest_vlm.data import shapes
 
     return [
         GeneratedImage(

@@ -12,32 +12,16 @@ rows. Decoded images are cached by bytes too.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_vlm.models.base import ImageSource
+from pytest_vlm.models.device import ImageCache
 
-IMAGE_CACHE_BYTES = 512 * 2**20  # decoded RGB images kept for the votes / questions that follow
 BATCH_IMAGE_BYTES = 512 * 2**20  # decoded images one batch may hold at once
 CPU_BATCH_BYTES = 4 * 2**30  # activations + cache of one batch on CPU
 GPU_FREE_SHARE = 0.6  # of the GPU memory left free after loading, for one batch (the rest: caches, slack)
-
-
-def image_key(source: ImageSource) -> Any:
-    """What identifies an image across benchmarks: the source itself (path, or generator seed and
-    index) when hashable, so two datasets reusing an id never share cached pixels or prefixes."""
-    try:
-        hash(source)
-    except TypeError:
-        return (type(source).__name__, source.id)
-    return source
-
-
-def image_bytes(image: Any) -> int:
-    """Bytes a decoded PIL image holds."""
-    return image.width * image.height * len(image.getbands())
 
 
 def image_size(source: ImageSource, cache: ImageCache) -> tuple[int, int]:
@@ -57,31 +41,6 @@ def image_size(source: ImageSource, cache: ImageCache) -> tuple[int, int]:
         return size, size
     image = cache.get(source)
     return image.height, image.width
-
-
-class ImageCache:
-    """Decoded images by source, least recently used dropped first, bounded in bytes (one 12 MP
-    photo is 36 MB decoded: a count bound let 256 of them reach 11 GB)."""
-
-    def __init__(self, max_bytes: int = IMAGE_CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._images: OrderedDict[Any, Any] = OrderedDict()
-
-    def get(self, source: ImageSource) -> Any:
-        key = image_key(source)
-        if key in self._images:
-            self._images.move_to_end(key)
-            return self._images[key]
-        image = source.load()
-        self._images[key] = image
-        self.bytes += image_bytes(image)
-        while len(self._images) > 1 and self.bytes > self.max_bytes:
-            self.bytes -= image_bytes(self._images.popitem(last=False)[1])
-        return image
-
-    def __len__(self) -> int:
-        return len(self._images)
 
 
 class ImageTokens:

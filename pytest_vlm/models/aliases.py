@@ -1,44 +1,15 @@
-"""Model aliases: the one place that maps a short name to a backend and a checkpoint."""
+"""The built-in model aliases: the one place that maps a short name to a backend and a checkpoint."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_vlm.errors import ModelError, did_you_mean
+from pytest_vlm.models.spec import ModelSpec
 
 TINY_SHAPES_DIR = Path(__file__).resolve().parent.parent / "tiny" / "tiny-shapes"
 TINY_SHAPES_CLASSIFIER_DIR = TINY_SHAPES_DIR.parent / "tiny-shapes-classifier"
 DEFAULT_MODEL = "tiny-shapes"
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to load one model. ``name`` is what items, snapshots and reports call it.
-
-    Frozen and hashable: the session pool keys loaded models by their spec, so ``options`` is a
-    tuple of (key, value) pairs; read it with ``option()``.
-    """
-
-    name: str
-    backend: str  # "hf" (transformers), "scripted" (rule-based), "openai", "classifier"
-    source: str  # hub id or folder for "hf"; the behaviour for "scripted"; the API model for "openai"
-    revision: str | None = None  # a pinned hub commit/tag, so a baseline always means the same weights
-    trust_remote_code: bool = False  # the checkpoint needs its own modelling code (see models/remote_code.py)
-    notes: str = ""
-    dtype: str | None = None  # weights dtype on GPU (auto picks bf16); CPU runs stay float32 unless asked
-    max_new_tokens: int | None = None  # generation budget overriding the strategies' (e.g. for chatty models)
-    options: tuple[tuple[str, Any], ...] = ()  # backend-specific settings (e.g. base_url for "openai")
-    origin: str = ""  # where a user alias was defined (file), for --vlm-list-models and messages
-    wraps: ModelSpec | None = None  # the model a wrapper (models/degraded.py) runs
-    allow_remote_code: bool = False  # the user opted in to running that code (never an alias's own choice)
-
-    def option(self, key: str, default: Any = None) -> Any:
-        return dict(self.options).get(key, default)
 
 
 def _hf(name: str, source: str, notes: str = "", **fields: Any) -> ModelSpec:
@@ -114,51 +85,3 @@ ALIASES: dict[str, ModelSpec] = {
         ModelSpec("scripted:mute", "scripted", "mute", notes="never gives a readable answer"),
     )
 }
-
-
-def resolve_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec] | None = None) -> ModelSpec:
-    """An alias, a local checkpoint folder (relative to ``base_dir``) or a hub id -> ModelSpec.
-
-    ``aliases`` defaults to the built-in ones; pass the session's (built-in plus the user's).
-    """
-    known = ALIASES if aliases is None else aliases
-    name = name.strip()
-    if name in known:
-        return known[name]
-    if name.startswith("openai:"):
-        return openai_model(name)
-    if name.startswith("degraded:"):
-        from pytest_vlm.models.degraded import resolve_degraded
-
-        return resolve_degraded(name, base_dir=base_dir)
-    path = Path(name).expanduser()
-    if not path.is_absolute():
-        path = base_dir / path
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelError(f"model folder {path} has no config.json; point --vlm-model at a checkpoint folder")
-        from pytest_vlm.models.classifier import is_classifier_folder
-        from pytest_vlm.models.remote_code import family_of_folder
-
-        family = family_of_folder(path)  # a remote-code family's own checkpoint folder
-        backend = family or ("classifier" if is_classifier_folder(path) else "hf")
-        return ModelSpec(name=path.name, backend=backend, source=str(path.resolve()), trust_remote_code=bool(family))
-    if _HUB_ID.fullmatch(name) and not name.startswith("."):
-        for spec in known.values():
-            if spec.source == name:  # the same checkpoint shares its alias's baselines
-                return spec
-        return ModelSpec(name=name.replace("/", "--"), backend="hf", source=name)
-    if name.startswith((".", "/", "~")) or "/" in name or "\\" in name:
-        raise ModelError(f"model folder {path} does not exist; check the path (relative paths start at {base_dir})")
-    raise ModelError(
-        f"unknown model {name!r}{did_you_mean(name, known)}; known aliases: {', '.join(known)}; "
-        "or give a hub id (owner/name) or a checkpoint folder"
-    )
-
-
-def openai_model(name: str) -> ModelSpec:
-    """``openai:MODEL[@URL]``: MODEL on an OpenAI-compatible server (URL, else --vlm-api-base, else OpenAI)."""
-    from pytest_vlm.models.openai_compat import parse_model_name
-
-    model, url = parse_model_name(name)
-    return ModelSpec(name=f"openai:{model}", backend="openai", source=model, options=(("url", url),) if url else ())

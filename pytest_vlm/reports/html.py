@@ -15,10 +15,10 @@ from html import escape
 from itertools import groupby
 from typing import Any
 
-from pytest_vlm.markdown import _value
-from pytest_vlm.metrics import Metrics
-from pytest_vlm.report import summary_rows
+from pytest_vlm.reports.markdown import _value
+from pytest_vlm.reports.rows import summary_rows
 from pytest_vlm.results import ItemResult
+from pytest_vlm.scoring.metrics import Metrics
 
 MARKER = "<!-- pytest-vlm report -->"
 THUMBNAIL_SIZE = 64

@@ -41,7 +41,7 @@ class Family:
 
     name: str
     nested_images: bool = False  # the processor wants [[image], [image], ...] for a batch
-    # Prefix reuse (models/prefix.py): how text positions continue after a reused prefix
+    # Prefix reuse (models/hf/prefix.py): how text positions continue after a reused prefix
     # ("linear", or "mrope" for Qwen2-VL's 3-D positions), or why a prefix cannot be reused.
     positions: str = "linear"
     no_reuse: str = ""

@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pytest_vlm.baseline.significance import mcnemar_exact
+from pytest_vlm.baseline.snapshots import Flip, diff_baseline
 from pytest_vlm.errors import did_you_mean
-from pytest_vlm.metrics import compute_metrics
-from pytest_vlm.snapshots import Flip, diff_baseline
-from pytest_vlm.stats import mcnemar_exact
+from pytest_vlm.scoring.metrics import compute_metrics
 from pytest_vlm.strategies.base import ImagePrediction
 
 GATE_KEYS = ("max_flip_rate", "no_significant_drop")

@@ -50,7 +50,7 @@ class ClassMetrics:
 
 @dataclass(frozen=True)
 class Interval:
-    """A 95% interval (see pytest_vlm/stats.py for how each metric's is computed)."""
+    """A 95% interval (see pytest_vlm/scoring/intervals.py for how each metric's is computed)."""
 
     low: float
     high: float

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from pytest_vlm.metrics import Interval
 from pytest_vlm.results import ItemResult
+from pytest_vlm.scoring.metrics import Interval
 
 JSON_VERSION = 1
 
@@ -67,23 +63,6 @@ def json_document(results: Sequence[ItemResult]) -> dict[str, Any]:
     ordered = sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy))
     # Thumbnails are for the HTML report only: base64 pictures would swamp the JSON.
     return {"version": JSON_VERSION, "results": [{**r.to_dict(), "thumbnails": {}} for r in ordered]}
-
-
-def write_json(path: Path, results: Sequence[ItemResult]) -> None:
-    write_text_atomic(path, json.dumps(json_document(results), indent=1, ensure_ascii=False) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write atomically: a reader never sees half a file, and a failed write keeps the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def comparison_lines(results: Sequence[ItemResult]) -> list[str]:

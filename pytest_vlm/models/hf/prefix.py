@@ -12,7 +12,7 @@ real position (1-D for most families; Qwen2-VL and Qwen2.5-VL use 3-D multimodal
 positions restart after the image's largest index). Families whose attention is not causal over
 the prompt (PaliGemma's prefix-LM) or that attend to the image through cross-attention (Mllama)
 are not reused: they take the plain path.
-``models/families.py`` says which, per family. Every other family, including ones not listed
+``models/hf/families.py`` says which, per family. Every other family, including ones not listed
 there, is checked once against the plain path before its first reuse.
 """
 

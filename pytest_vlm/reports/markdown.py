@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import groupby
 
-from pytest_vlm.metrics import Interval
-from pytest_vlm.report import summary_rows
+from pytest_vlm.reports.rows import summary_rows
 from pytest_vlm.results import ItemResult
+from pytest_vlm.scoring.metrics import Interval
 
 MARKER = "<!-- pytest-vlm summary -->"
 _ICON = {"passed": "✅", "failed": "❌", "error": "💥"}
@@ -64,8 +64,8 @@ def render_markdown(results: Sequence[ItemResult]) -> str:
                 + " |"
             )
         out.append("")
-    for r in sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy)):
-        out += _comparison(r)
+    for result in sorted(results, key=lambda r: (r.benchmark, r.model, r.strategy)):
+        out += _comparison(result)
     return "\n".join(out).rstrip("\n") + "\n"
 
 

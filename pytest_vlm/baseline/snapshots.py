@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ class BaselineDiff:
         return not (self.flips or self.answers_changed or self.added or self.removed)
 
 
-def diff_baseline(baseline: dict[str, dict[str, Any]], predictions: Sequence[ImagePrediction]) -> BaselineDiff:
+def diff_baseline(baseline: Mapping[str, Mapping[str, Any]], predictions: Sequence[ImagePrediction]) -> BaselineDiff:
     current = {p.image_id: p for p in predictions}
     flips, changed = [], []
     for image_id in sorted(set(current) & set(baseline)):

@@ -1,0 +1,1 @@
+"""Pass or fail against what was recorded: thresholds, prediction snapshots, comparisons, significance."""

@@ -1,0 +1,66 @@
+"""The backends by name: how each loads a model, and which checkpoint folders are its own.
+
+Backend modules are imported only when one of their models loads (or a folder is recognised),
+so the plugin starts without torch or transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+from pytest_vlm.errors import ModelError
+from pytest_vlm.models.base import LoadedModel, VisionLanguageModel
+from pytest_vlm.models.device import RuntimeOptions
+from pytest_vlm.models.spec import ModelSpec
+from pytest_vlm.models.trust import BACKENDS as REMOTE_CODE_BACKENDS
+from pytest_vlm.models.trust import family_of_folder, require_opt_in
+
+BACKEND_NAMES = ("hf", "openai", "classifier", "scripted", *REMOTE_CODE_BACKENDS)
+
+
+def _classifier_folder(path: Path) -> str | None:
+    from pytest_vlm.models.classifier import is_classifier_folder
+
+    return "classifier" if is_classifier_folder(path) else None
+
+
+# Each backend that owns a kind of checkpoint folder recognises it from the folder's config.json;
+# the first to claim a folder gets it, and every other folder is a transformers checkpoint.
+FOLDER_RECOGNISERS: tuple[Callable[[Path], str | None], ...] = (family_of_folder, _classifier_folder)
+
+
+def folder_backend(path: Path) -> str:
+    """The backend of the checkpoint folder at ``path``."""
+    return next((kind for recognise in FOLDER_RECOGNISERS if (kind := recognise(path))), "hf")
+
+
+def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> LoadedModel:
+    """Load ``spec`` with its backend; a model that needs remote code is refused first unless allowed."""
+    require_opt_in(spec)  # before any backend touches the checkpoint
+    if spec.backend in REMOTE_CODE_BACKENDS:
+        from pytest_vlm.models.remote_code import load_remote_code_model
+
+        return load_remote_code_model(spec, runtime)
+    if spec.backend == "hf":
+        from pytest_vlm.models.hf.model import HFModel
+
+        return HFModel(spec, runtime)
+    if spec.backend == "classifier":
+        from pytest_vlm.models.classifier import load_classifier
+
+        return load_classifier(spec, runtime)
+    if spec.backend == "scripted":
+        from pytest_vlm.models.scripted import ScriptedModel
+
+        return ScriptedModel(spec.name, spec.source)
+    if spec.backend == "openai":
+        from pytest_vlm.models.openai_compat import OpenAICompatModel
+
+        return OpenAICompatModel(spec, runtime.api)
+    if spec.backend == "degraded" and spec.wraps is not None:
+        from pytest_vlm.models.degraded import DegradedModel
+
+        return DegradedModel(spec, cast(VisionLanguageModel, load_model(spec.wraps, runtime)))
+    raise ModelError(f"model {spec.name}: unknown backend {spec.backend!r}")

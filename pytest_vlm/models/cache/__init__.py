@@ -1,0 +1,1 @@
+"""The result cache: a SQLite store and the model wrapper that serves and records answers through it."""

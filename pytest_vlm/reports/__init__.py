@@ -1,0 +1,1 @@
+"""Session results -> what people read: summary rows, terminal, Markdown, HTML, JSON, progress."""

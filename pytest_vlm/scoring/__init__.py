@@ -1,0 +1,1 @@
+"""Predictions -> numbers: metrics, their intervals, diagnostics and the class-count sweep."""
