@@ -60,12 +60,13 @@ def apply_resolution_cap(processor: Any, model_type: str, model: str, requested:
 def _fixed(image_processor: Any) -> Any:
     """What bounds a fixed-grid processor (its size and tiling keys), as plain data."""
     keys = ("size", "crop_size", "max_patches", "max_image_tiles", "image_grid_pinpoints", "max_image_size")
-    found = {}
-    for key in keys:
-        value = getattr(image_processor, key, None)
-        if value is not None:
-            found[key] = dict(value) if hasattr(value, "keys") else value
-    return found
+    import json
+
+    def plain(value: Any) -> Any:  # SizeDict and friends: their set fields
+        return {k: v for k, v in vars(value).items() if v is not None}
+
+    found = {key: getattr(image_processor, key) for key in keys if getattr(image_processor, key, None) is not None}
+    return json.loads(json.dumps(found, default=plain))
 
 
 def requested_max_pixels(options: dict[str, Any], runtime_value: int | None, model: str) -> int | None:
