@@ -125,7 +125,9 @@ def test_batches_follow_the_token_budget_and_answers_do_not_change(tiny_qwen2_vl
     expected = HFModel(spec, RuntimeOptions(prefix_reuse=False, batch_size=1)).generate(requests)
     for prefix_reuse in (False, True):
         model = HFModel(spec, RuntimeOptions(prefix_reuse=prefix_reuse, early_stop=False))
+        model.budget.tokens = 1  # a budget that binds: texts are counted by the tokenizer
         chat_tokens = model._token_counts([model._chat(requests[0].prompt)])[0]
+        assert chat_tokens == len(model.tokenizer(model._chat(requests[0].prompt))["input_ids"])
         row_tokens = model._cost(examples[0], chat_tokens, 4).tokens
         model.budget.tokens = 2 * row_tokens + row_tokens // 2  # two rows per batch, whatever batch_size says
         seen: list[int] = []
@@ -225,3 +227,15 @@ def test_max_pixels_and_device_map_on_the_command_line(pytester: pytest.Pytester
     bad.stderr.fnmatch_lines(["*--vlm-device-map / vlm_device_map: expected auto or none, got 'everywhere'*"])
     negative = pytester.runpytest("--vlm-max-pixels", "-5")
     negative.stderr.fnmatch_lines(["*--vlm-max-pixels / vlm_max_pixels: must be >= 0, got -5*"])
+
+
+def test_text_tokens_are_bounded_by_bytes_when_the_budget_cannot_bind(tiny_qwen2_vl: Path) -> None:
+    model = HFModel(resolve_model(str(tiny_qwen2_vl), base_dir=Path.cwd()), RuntimeOptions())
+    texts = [model._chat("What shape is this? Choose one from circle, square, triangle."), model._chat("Hé?")]
+    exact = [len(ids) for ids in model.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    model.budget.tokens = 10**9
+    bounds = model._token_counts(texts)
+    assert bounds == [len(text.encode()) + 1 for text in texts]
+    assert all(b >= e for b, e in zip(bounds, exact))
+    model.budget.tokens = 1000
+    assert model._token_counts(texts) == exact
