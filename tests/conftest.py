@@ -28,3 +28,15 @@ def tiny_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("families")
     return {family.name: family.build(root / family.name, 0) for family in TINY_FAMILIES}
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture
+def example_data(tmp_path: Path) -> Path:
+    """A copy of the shared example data in fixtures/ (Caltech-layout folder, manifests, example
+    specs), so a test can run and record baselines without touching the repository."""
+    import shutil
+
+    return Path(shutil.copytree(FIXTURES, tmp_path / "fixtures", ignore=shutil.ignore_patterns("__*__")))

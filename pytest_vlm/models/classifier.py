@@ -26,7 +26,7 @@ from typing import Any
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import ImageSource
-from pytest_vlm.models.device import DeviceModel, RuntimeOptions
+from pytest_vlm.models.device import DeviceModel, RuntimeOptions, load_error
 from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.strategies.answers import ClassMatcher
 from pytest_vlm.strategies.base import fill
@@ -118,10 +118,10 @@ class ClassifierModel(DeviceModel):
                 self.processor = AutoImageProcessor.from_pretrained(spec.source, **kwargs)
                 self.model = AutoModelForImageClassification.from_pretrained(spec.source, dtype=self.dtype, **kwargs)
         except (OSError, ValueError, ImportError) as exc:  # ImportError: a processor that needs torchvision
-            raise ModelError(
-                f"cannot load classifier {spec.name} from {spec.source}: {exc}\n"
-                "A hub id needs network access or a filled Hugging Face cache (HF_HOME); "
-                "a folder needs config.json, weights and the image processor's files."
+            raise load_error(
+                f"classifier {spec.name} from {spec.source}",
+                str(exc),
+                "a folder needs config.json, weights and the image processor's files.",
             ) from exc
         self.model.to(self.device).eval()
 

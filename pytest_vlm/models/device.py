@@ -214,6 +214,15 @@ class DeviceModel:
             torch.cuda.empty_cache()
 
 
+def load_error(what: str, detail: str, advice: str) -> ModelError:
+    """The one message every torch backend gives when a checkpoint does not load: which model from
+    where (``what``), why (``detail``), and what a hub id and the backend's folders need."""
+    return ModelError(
+        f"cannot load {what}: {detail}\n"
+        f"A hub id needs network access or a filled Hugging Face cache (HF_HOME); {advice}"
+    )
+
+
 def checkpoint_identity(source: str, config: Any) -> dict[str, Any] | None:
     """Where a checkpoint's answers come from, for the result cache (models/cache/results.py): a local
     folder (whose files the cache hashes), or a hub id at its resolved commit; None for a hub

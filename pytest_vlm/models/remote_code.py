@@ -11,9 +11,8 @@ import abc
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import GenerationRequest, ImageSource
-from pytest_vlm.models.device import DeviceModel, RuntimeOptions, checkpoint_identity
+from pytest_vlm.models.device import DeviceModel, RuntimeOptions, checkpoint_identity, load_error
 from pytest_vlm.models.remote_code_compat import refuse_incompatible_code
 from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.models.trust import require_opt_in
@@ -36,18 +35,16 @@ class RemoteCodeModel(DeviceModel, abc.ABC):
     backend = ""
 
     def __init__(self, spec: ModelSpec, runtime: RuntimeOptions) -> None:
-
         self._place(spec, runtime)
         try:
             self.load()
         except (OSError, ValueError, ImportError, AttributeError, TypeError) as exc:
             # Remote code fails in all sorts of ways (a missing pip package, an incompatible
             # transformers); say which model and where, and keep the original message.
-            raise ModelError(
-                f"cannot load model {spec.name} from {spec.source} with its own code: "
-                f"{type(exc).__name__}: {exc}\n"
-                "A hub id needs network access or a filled Hugging Face cache (HF_HOME); remote code may also "
-                "need the packages and transformers version its model card lists."
+            raise load_error(
+                f"model {spec.name} from {spec.source} with its own code",
+                f"{type(exc).__name__}: {exc}",
+                "remote code may also need the packages and transformers version its model card lists.",
             ) from exc
         self.model.eval()
 

@@ -8,7 +8,7 @@ import copy
 from typing import Any
 
 from pytest_vlm.errors import ModelError
-from pytest_vlm.models.device import ImageCache, RuntimeOptions, checkpoint_identity, is_out_of_memory
+from pytest_vlm.models.device import ImageCache, RuntimeOptions, checkpoint_identity, is_out_of_memory, load_error
 from pytest_vlm.models.hf.core import cache_kwarg
 from pytest_vlm.models.hf.generation import Generation
 from pytest_vlm.models.hf.memory import BATCH_IMAGE_BYTES, Budget, ImageTokens
@@ -51,13 +51,13 @@ class HFModel(Generation, Scoring):
             )
             self.model = self._load_weights(spec, str(options.get("device_map", runtime.device_map) or ""))
         except (OSError, ValueError, ProcessorLoadError) as exc:
-            raise ModelError(
-                f"cannot load model {spec.name} from {spec.source}: {exc}\n"
-                "A hub id needs network access or a filled Hugging Face cache (HF_HOME); "
-                "a folder needs config.json, weights and the processor files."
+            raise load_error(
+                f"model {spec.name} from {spec.source}",
+                str(exc),
+                "a folder needs config.json, weights and the processor files.",
             ) from exc
         self.model.eval()
-        self.family = family_for(self.model.config.model_type)  # the family's quirks: models/families.py
+        self.family = family_for(self.model.config.model_type)  # the family's quirks: models/hf/families.py
         wanted_pixels = requested_max_pixels(options, runtime.max_pixels, spec.name)
         self.resolution = apply_resolution_cap(self.processor, self.model.config.model_type, spec.name, wanted_pixels)
         self.tokenizer = self.processor.tokenizer
