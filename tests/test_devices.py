@@ -152,6 +152,17 @@ def test_device_map_auto_when_asked_and_never_when_refused(gpus: Any, monkeypatc
     assert len(calls) == 1
 
 
+def test_an_alias_device_map_must_be_auto_or_none(gpus: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    gpus(1)
+    _loader(monkeypatch, fits=True)
+    with pytest.raises(ModelError) as exc:
+        _bare_model("cuda:0")._load_weights(ModelSpec("big", "hf", "org/big-model"), device_map="balanced")
+    assert str(exc.value) == (
+        "model big: device_map 'balanced' is not one of auto, none; "
+        "set options: {device_map: auto} in vlm-models.yaml, or --vlm-device-map"
+    )
+
+
 def test_a_failed_load_is_remembered_and_reported_for_every_item(monkeypatch: pytest.MonkeyPatch) -> None:
     attempts: list[str] = []
 

@@ -65,9 +65,12 @@ class HFCore(DeviceModel):
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if not is_out_of_memory(exc):
                     raise
-                if len(chunk) == 1:
+                failed = len(chunk) * max(cost(item).tokens for item in chunk)
+                # One row that failed with the budget already at its size: nothing smaller to try.
+                # (With a larger budget the failure may be the images encoded ahead with it.)
+                if len(chunk) == 1 and self.budget.tokens <= failed:
                     raise self._out_of_memory() from exc
-                self._after_out_of_memory(len(chunk) * max(cost(item).tokens for item in chunk))
+                self._after_out_of_memory(failed)
                 continue
             yield chunk, result
             start += len(chunk)

@@ -190,6 +190,11 @@ class HFModel(Generation, Scoring):
 
         from pytest_vlm.models.device import spread_kwargs
 
+        if device_map not in ("", "auto", "none"):
+            raise ModelError(
+                f"model {spec.name}: device_map {device_map!r} is not one of auto, none; "
+                "set options: {device_map: auto} in vlm-models.yaml, or --vlm-device-map"
+            )
         kwargs: dict[str, Any] = {
             "revision": spec.revision,
             "trust_remote_code": spec.trust_remote_code,
