@@ -17,10 +17,12 @@ import yaml
 
 from pytest_vlm.baseline.comparison import BaselineGates, GateSpecError, merge_gates, parse_baseline_gates
 from pytest_vlm.baseline.thresholds import Threshold, parse_threshold
+from pytest_vlm.data.hf_datasets import OPTION_KEYS as HF_OPTION_KEYS
+from pytest_vlm.data.hf_datasets import HfOptions
 from pytest_vlm.errors import SpecError, did_you_mean
 from pytest_vlm.strategies import STRATEGIES
 
-DATASET_KINDS = ("folder", "manifest", "generated")
+DATASET_KINDS = ("folder", "manifest", "generated", "hf_dataset")
 GENERATORS = ("shapes",)
 
 
@@ -37,6 +39,7 @@ class DatasetSpec:
     size: int = 64
     max_per_class: int | None = None
     rename: Mapping[str, str] = field(default_factory=dict)
+    hf: HfOptions | None = None  # hf_dataset: what to read, which split and columns
 
 
 @dataclass(frozen=True)
@@ -194,21 +197,9 @@ def load_yaml(path: Path) -> Any:
         raise SpecError(path.name, f"invalid YAML{line}: {problem}") from exc
 
 
-TOP_LEVEL_KEYS = (
-    "name",
-    "description",
-    "dataset",
-    "classes",
-    "background",
-    "strategies",
-    "thresholds",
-    "models",
-    "snapshot",
-    "seed",
-    "baseline",
-    "trust_remote_code",
-)
-DATASET_KEYS = ("folder", "manifest", "generated", "count", "seed", "difficulty", "size", "max_per_class", "rename")
+TOP_LEVEL_KEYS: tuple[str, ...] = ("name", "description", "dataset", "classes", "background", "strategies")
+TOP_LEVEL_KEYS += ("thresholds", "models", "snapshot", "seed", "baseline", "trust_remote_code")
+DATASET_KEYS = (*DATASET_KINDS, "count", "seed", "difficulty", "size", "max_per_class", "rename", *HF_OPTION_KEYS)
 
 
 def parse_spec(path: Path) -> BenchmarkSpec:
@@ -277,7 +268,9 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
     max_per_class = _int(data["max_per_class"], where / "max_per_class", 1) if "max_per_class" in data else None
     if kind == "generated":
         if rename:
-            raise (where / "rename").error("only applies to folder and manifest datasets; list 'classes' instead")
+            raise (where / "rename").error(
+                "only applies to folder, manifest and hf_dataset datasets; list 'classes' instead"
+            )
         generator = _str(data["generated"], where / "generated")
         if generator not in GENERATORS:
             raise (where / "generated").error(
@@ -298,11 +291,15 @@ def _dataset(value: Any, where: _Where, folder: Path) -> DatasetSpec:
             max_per_class=max_per_class,
             rename=rename,
         )
-    for key in ("count", "seed", "difficulty", "size"):
-        if key in data:
-            raise (where / key).error(f"only applies to generated datasets, not to a {kind}")
+    own = HF_OPTION_KEYS if kind == "hf_dataset" else ()
+    for key in ("count", "seed", "difficulty", "size", *HF_OPTION_KEYS):
+        if key in data and key not in own:
+            owner = "hf_dataset" if key in HF_OPTION_KEYS else "generated"
+            raise (where / key).error(f"only applies to {owner} datasets, not to a {kind}")
     raw = _str(data[kind], where / kind)
-    return DatasetSpec(kind=kind, path=(folder / raw).resolve(), max_per_class=max_per_class, rename=rename)
+    path = (folder / raw).resolve()
+    hf = HfOptions(raw, path, **{key: _str(data[key], where / key) for key in own if key in data}) if own else None
+    return DatasetSpec(kind=kind, path=path, max_per_class=max_per_class, rename=rename, hf=hf)
 
 
 def _thresholds(value: Any, where: _Where) -> tuple[Threshold, ...]:

@@ -575,14 +575,17 @@ def test_bad_strategies(tmp_path: Path, block: str, message: str) -> None:
             "dataset:\n  folder: images\n  max_per_klass: 3",
             f"dataset.max_per_klass: unknown key (did you mean 'max_per_class'?); allowed keys: {DS_KEYS}",
         ),
-        ("dataset:\n  max_per_class: 3", "dataset: needs exactly one of folder, manifest, generated (found none)"),
+        (
+            "dataset:\n  max_per_class: 3",
+            "dataset: needs exactly one of folder, manifest, generated, hf_dataset (found none)",
+        ),
         (
             "dataset:\n  folder: images\n  manifest: labels.csv",
-            "dataset: needs exactly one of folder, manifest, generated (found folder, manifest)",
+            "dataset: needs exactly one of folder, manifest, generated, hf_dataset (found folder, manifest)",
         ),
         (
             "dataset:\n  folder: images\n  manifest: labels.csv\n  generated: shapes",
-            "dataset: needs exactly one of folder, manifest, generated (found folder, manifest, generated)",
+            "dataset: needs exactly one of folder, manifest, generated, hf_dataset (found folder, manifest, generated)",
         ),
         (
             "dataset:\n  generated: shape\n  count: 5",
@@ -643,5 +646,5 @@ def test_error_names_the_spec_file_not_its_folder(tmp_path: Path) -> None:
 def test_rename_only_for_file_datasets(tmp_path: Path) -> None:
     text = "dataset: {generated: shapes, count: 6, rename: {circle: round}}\nstrategies: [closed_set]\n"
     assert error(tmp_path, text) == (
-        "cats.vlm.yaml: dataset.rename: only applies to folder and manifest datasets; list 'classes' instead"
+        "cats.vlm.yaml: dataset.rename: only applies to folder, manifest and hf_dataset datasets; list 'classes' instead"
     )

@@ -1,4 +1,5 @@
-"""Image sources: a folder per class (Caltech layout), a CSV/JSONL manifest, or a generated set.
+"""Image sources: a folder per class (Caltech layout), a CSV/JSONL manifest, a generated set, or a
+Hugging Face dataset (hf_datasets.py).
 
 Indexing (which images, which labels) happens at collection and checks everything it can without
 decoding images: missing files, unknown labels, empty classes. Pixels are read only when a model
@@ -14,13 +15,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 from pytest_vlm.errors import DatasetError, did_you_mean
 
 if TYPE_CHECKING:
     from PIL import Image
 
+    from pytest_vlm.data.hf_datasets import HfImage
     from pytest_vlm.spec import BenchmarkSpec, DatasetSpec
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -68,7 +70,7 @@ class GeneratedImage:
         ).image
 
 
-Example = FileImage | GeneratedImage
+Example = Union[FileImage, GeneratedImage, "HfImage"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,12 @@ def load_dataset(spec: BenchmarkSpec) -> Dataset:
         examples, found = _generated(spec)
     elif ds.kind == "folder":
         examples, found = _folder(ds, where)
+    elif ds.kind == "hf_dataset":
+        from pytest_vlm.data.hf_datasets import hf_examples
+
+        assert ds.hf is not None
+        rows, found = hf_examples(ds.hf, ds.rename, where)
+        examples = list[Example](rows)
     else:
         examples, found = _manifest(ds, where)
     examples = [_renamed(ex, ds.rename) for ex in examples]
@@ -137,7 +145,7 @@ def _select_classes(
         raise DatasetError(
             f"{where}: class(es) {', '.join(unknown)} not in the dataset{hint}; the dataset has: {', '.join(found)}"
         )
-    if ds.kind == "folder":  # a folder dataset's 'classes' picks a subset of its class folders
+    if ds.kind in ("folder", "hf_dataset"):  # 'classes' picks a subset of the folder's (dataset's) classes
         return [ex for ex in examples if ex.label in classes]
     stray = sorted({ex.label for ex in examples if ex.label not in classes})
     if stray:
