@@ -86,27 +86,31 @@ class Budget:
     image_bytes: int
     rows: int
 
-    def batches(self, order: Sequence[int], cost: Callable[[int], Cost]) -> Iterator[list[int]]:
+    def batches(self, order: Sequence[Any], cost: Callable[[Any], Cost]) -> Iterator[list[Any]]:
         """Consecutive runs of ``order`` within the budget; a row over the budget on its own runs alone.
 
         A batch's tokens are its rows times its longest row: left padding makes every row as long.
         """
-        batch: list[int] = []
+        batch: list[Any] = []
         longest = held = 0
         for i in order:
             c = cost(i)
-            wider = max(longest, c.tokens)
-            if batch and (
-                len(batch) >= self.rows
-                or wider * (len(batch) + 1) > self.tokens
-                or held + c.image_bytes > self.image_bytes
-            ):
+            if batch and not self.admits(len(batch), longest, held, c):
                 yield batch
-                batch, wider, held = [], c.tokens, 0
+                batch, longest, held = [], 0, 0
             batch.append(i)
-            longest, held = wider, held + c.image_bytes
+            longest, held = max(longest, c.tokens), held + c.image_bytes
         if batch:
             yield batch
+
+    def admits(self, rows: int, longest: int, held: int, cost: Cost) -> bool:
+        """Whether a batch of ``rows`` rows (the longest ``longest`` tokens, ``held`` image bytes)
+        takes one more row of ``cost``."""
+        return (
+            rows < self.rows
+            and max(longest, cost.tokens) * (rows + 1) <= self.tokens
+            and held + cost.image_bytes <= self.image_bytes
+        )
 
 
 def bytes_per_token(config: Any, element_size: int) -> int:

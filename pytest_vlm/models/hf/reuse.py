@@ -94,13 +94,19 @@ class PrefixReuse(HFCore):
                 costs[key] = self._cost(missing[key][0], self._token_counts([missing[key][1]])[0])
             return costs[key]
 
-        for source, text in ahead:
-            keys = list(missing)
-            if not keys or len(next(self.budget.batches(keys, cost))) < len(keys):
-                break
+        # The images needed next join a batch that has to run anyway, while the budget admits them.
+        longest = max((cost(key).tokens for key in missing), default=0)
+        held = sum(cost(key).image_bytes for key in missing)
+        for source, text in ahead if missing else ():
             key = (image_key(source), text)
-            if key not in missing and self._prefixes.get(key) is None:
-                missing[key] = (source, text)
+            if key in missing or self._prefixes.get(key) is not None:
+                continue
+            missing[key] = (source, text)
+            extra = cost(key)
+            if not self.budget.admits(len(missing) - 1, longest, held, extra):
+                del missing[key]
+                break
+            longest, held = max(longest, extra.tokens), held + extra.image_bytes
         for chunk in self.budget.batches(list(missing), cost):
             images = [self._images.get(missing[key][0]) for key in chunk]
             inputs = self.family.inputs(self.processor, images, [missing[key][1] for key in chunk]).to(self.device)
