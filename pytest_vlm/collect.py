@@ -16,9 +16,11 @@ import pytest
 from pytest_vlm.baseline import snapshots
 from pytest_vlm.data.sources import load_dataset
 from pytest_vlm.errors import ModelError, SpecError, VlmError
+from pytest_vlm.failure_reason import short_reason
 from pytest_vlm.models.aliases import DEFAULT_MODEL
 from pytest_vlm.models.resolve import resolve_model
 from pytest_vlm.models.spec import ModelSpec
+from pytest_vlm.printable import printable
 from pytest_vlm.reports.progress import progress_bar
 from pytest_vlm.reports.rows import junit_properties
 from pytest_vlm.results import ItemResult
@@ -27,6 +29,8 @@ from pytest_vlm.spec import BenchmarkSpec, StrategySpec, parse_spec
 from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
 from pytest_vlm.strategies.direct import DIRECT_BACKENDS, DirectParams
 from pytest_vlm.strategies.direct import KIND as DIRECT
+
+_PLAN_PARAM = "vlm_plan"
 
 
 class VlmSpecFile(pytest.Module):
@@ -53,6 +57,7 @@ class VlmSpecFile(pytest.Module):
                 raise SpecError(f"{self.path.name}: strategies.{strategy.id}", str(exc)) from None
         seed = options.seed if options.seed is not None else spec.seed
         other = self.config.stash.get(BASELINE_MODEL_KEY, None)  # --vlm-baseline
+        plans = []
         for model in self._models(spec):
             for strategy in strategies_for(spec, model.backend):
                 path = (
@@ -63,7 +68,40 @@ class VlmSpecFile(pytest.Module):
                     # Compared with the other model's file, read-only; the item's own is left alone.
                     other_path = snapshots.snapshot_path(spec.folder, spec.name, other.name, strategy.id)
                     plan = replace(plan, snapshot_path=None, baseline_path=other_path, baseline_model=other.name)
-                yield VlmItem.from_parent(self, name=plan.name, callobj=_benchmark_function(plan), plan=plan)
+                plans.append(plan)
+        for item in self._parametrized(spec.name, plans):
+            chosen = item.callspec.params[_PLAN_PARAM]
+            assert isinstance(chosen, ItemPlan)
+            yield VlmItem.from_parent(
+                self,
+                name=item.name,
+                originalname=spec.name,
+                callspec=item.callspec,
+                keywords={chosen.param_id: True},  # as pytest gives its parametrized items
+                callobj=_benchmark_function(chosen),
+                plan=chosen,
+            )
+
+    def _parametrized(self, name: str, plans: list[ItemPlan]) -> list[pytest.Function]:
+        """pytest's own parametrized items for the plans, from which ours take their ``callspec``.
+
+        An item is ``<benchmark>[<model>-<strategy>]``. pytest 9 reads the part in brackets of a node
+        id as its parameters (``--lf``, ``--ff`` and ``--sw`` compare ids that way), so an item whose
+        name merely holds brackets is never matched again: the items must really be parametrized.
+        """
+
+        if not plans:  # an empty parametrization would make one skipped placeholder item
+            return []
+
+        def benchmark(vlm_plan: ItemPlan) -> None:  # never called: it only carries the parametrization
+            raise AssertionError("pytest-vlm runs the items built from this function's parametrization")
+
+        benchmark.__test__ = True  # type: ignore[attr-defined]  # collected whatever python_functions says
+        params = [pytest.param(plan, id=plan.param_id) for plan in plans]
+        mark = pytest.mark.parametrize(_PLAN_PARAM, params)
+        setattr(self.obj, name, mark(benchmark))  # where pytest's items look their function up
+        made = self.ihook.pytest_pycollect_makeitem(collector=self, name=name, obj=getattr(self.obj, name))
+        return [item for item in made or [] if isinstance(item, pytest.Function)]
 
     def _models(self, spec: Any) -> list[ModelSpec]:
         """The spec's models, marked where the user opted in to running their checkpoint's code."""
@@ -102,8 +140,12 @@ class VlmSpecFile(pytest.Module):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         if isinstance(excinfo.value, VlmError):
-            return str(excinfo.value)
+            return printable(str(excinfo.value))
         return super().repr_failure(excinfo)
+
+
+class _Shown(Exception):
+    """A failure's text as the report shows it."""
 
 
 class VlmItem(pytest.Function):
@@ -119,9 +161,18 @@ class VlmItem(pytest.Function):
         return self.path, None, f"{self.plan.spec.name}: {self.plan.model.name} / {self.plan.strategy.id}"
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
-        if isinstance(excinfo.value, (BenchmarkFailure, VlmError)):
-            return f"{self.plan.spec.name} on {self.plan.model.name} with {self.plan.strategy.id}:\n{excinfo.value}"
-        return super().repr_failure(excinfo)
+        error = excinfo.value
+        if not isinstance(error, (BenchmarkFailure, VlmError)):
+            return super().repr_failure(excinfo)
+        # The message alone, no traceback, control characters from users' names escaped; pytest's
+        # short test summary shows the crash message after the node id: the reason (pytest 8 and 9,
+        # with or without xdist).
+        reason = error.reason if isinstance(error, BenchmarkFailure) else str(error).split("\n")[0]
+        message = _Shown(printable(str(error))).with_traceback(excinfo.tb)
+        shown = pytest.ExceptionInfo.from_exception(message).getrepr(style="value", chain=False)
+        if shown.reprcrash is not None:
+            shown.reprcrash.message = printable(reason)
+        return shown
 
 
 def _benchmark_function(plan: ItemPlan) -> Callable[..., None]:
@@ -142,26 +193,51 @@ def _benchmark_function(plan: ItemPlan) -> Callable[..., None]:
 def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, snapshot: Any) -> None:
     """Run one item and record its result, whatever happens; raise when it must fail."""
     config = request.config
-    base = ItemResult(
-        nodeid=request.node.nodeid,
+    try:
+        result, failures = _run_and_check(request, plan, pool, snapshot)
+    except Exception as exc:
+        record_error(request.node, exc)
+        raise
+    nodeid = request.node.nodeid
+    result = replace(result, nodeid=nodeid, status="failed" if failures else "passed", failures=tuple(failures))
+    config.stash[RESULTS_KEY].append(result)
+    request.node.user_properties.extend(junit_properties(result))  # shown by --junitxml and CI systems
+    if failures:
+        what = f"{plan.spec.name} on {plan.model.name} with {plan.strategy.id}"
+        raise BenchmarkFailure("\n".join([f"{what}:", *failures]), short_reason(result))
+
+
+def record_error(item: VlmItem, exc: BaseException) -> None:
+    """The row of an item that could not finish: every item has one in every report, whatever went
+    wrong (ours, a VlmError, or not; in the item or in a fixture it needs)."""
+    plan = item.plan
+    failure = str(exc) if isinstance(exc, VlmError) else f"{type(exc).__name__}: {exc}"
+    crashed = ItemResult(
+        nodeid=item.nodeid,
         benchmark=plan.spec.name,
         model=plan.model.name,
         strategy=plan.strategy.id,
         kind=plan.strategy.kind,
         status="error",
+        failures=(failure,),
     )
+    item.config.stash[RESULTS_KEY].append(crashed)
+    item.user_properties.extend(junit_properties(crashed))
+
+
+def _run_and_check(
+    request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, snapshot: Any
+) -> tuple[ItemResult, list[str]]:
+    """Run the item, then check its baseline; returns the result and its failure lines."""
+    config = request.config
     bar = progress_bar(config, plan.name)
     try:
         model = pool.get(plan.model)
         cache = pool.result_cache() if hasattr(pool, "result_cache") else None
         result, failures = run_item(plan, model, cache=cache, progress=bar.update if bar else None)
-    except VlmError as exc:
-        config.stash[RESULTS_KEY].append(replace(base, failures=(str(exc),)))
-        raise
     finally:
         if bar is not None:
             bar.close()
-    result = replace(result, nodeid=base.nodeid)
     if plan.snapshot_path is not None or plan.baseline_path is not None:
         if plan.snapshot_path is not None:
             update = config.stash[OPTIONS_KEY].update_snapshots
@@ -172,18 +248,13 @@ def run_benchmark(request: pytest.FixtureRequest, plan: ItemPlan, pool: Any, sna
             failures.append("")
         failures += snapshot_failures
         result = replace(result, snapshot=state, flips=flips, comparison=found)
-        if found is not None and found.flips and config.stash[OPTIONS_KEY].html_path is not None:
-            from pytest_vlm.reports.html import flip_thumbnails
-
-            shown = flip_thumbnails(plan.dataset.examples, [f.image_id for f in found.flips])
-            result = replace(result, thumbnails=shown)
     else:
         result = replace(result, snapshot="off")
-    result = replace(result, status="failed" if failures else "passed", failures=tuple(failures))
-    config.stash[RESULTS_KEY].append(result)
-    request.node.user_properties.extend(junit_properties(result))  # shown by --junitxml and CI systems
-    if failures:
-        raise BenchmarkFailure("\n".join(failures))
+    if config.stash[OPTIONS_KEY].html_path is not None:
+        from pytest_vlm.reports.html import item_thumbnails, shown_images
+
+        result = replace(result, thumbnails=item_thumbnails(plan.dataset.examples, shown_images(result)))
+    return result, failures
 
 
 def strategies_for(spec: BenchmarkSpec, backend: str) -> tuple[StrategySpec, ...]:

@@ -37,14 +37,27 @@ class VlmOptions:
     device_map: str = ""  # --vlm-device-map: auto (spread over the worker's GPUs), none, or "" (when it cannot fit)
 
 
-# (option, ini key, help, kind): one table so each flag and its ini key cannot drift apart.
+# (option, ini key, metavar, help, default): one table so each flag and its ini key cannot drift apart.
 _VALUED = (
-    ("--vlm-device", "vlm_device", "device for models: auto (GPU when present), cpu, cuda, cuda:1 ...", "auto"),
-    ("--vlm-dtype", "vlm_dtype", "weights dtype: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16", "auto"),
-    ("--vlm-batch-size", "vlm_batch_size", "most prompts per model call (batches are sized by tokens too)", "64"),
+    (
+        "--vlm-device",
+        "vlm_device",
+        "DEVICE",
+        "device for models: auto (a GPU when present, one per xdist worker), cpu, cuda, cuda:N, mps",
+        "auto",
+    ),
+    (
+        "--vlm-dtype",
+        "vlm_dtype",
+        "DTYPE",
+        "weights dtype: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16",
+        "auto",
+    ),
+    ("--vlm-batch-size", "vlm_batch_size", "N", "most prompts per model call (batches are sized by tokens too)", "64"),
     (
         "--vlm-max-pixels",
         "vlm_max_pixels",
+        "N",
         "pixels per image kept by processors that keep the photo's resolution (Qwen2-VL: max_pixels); "
         "0: the checkpoint's own cap",
         None,
@@ -52,37 +65,56 @@ _VALUED = (
     (
         "--vlm-device-map",
         "vlm_device_map",
+        "auto|none",
         "auto: spread each model over the worker's GPUs; none: never; default: only when it does not fit on one",
         None,
     ),
-    ("--vlm-json", "vlm_json", "write every metric and per-image prediction as JSON to this path", None),
-    ("--vlm-seed", "vlm_seed", "seed of the closed-set shuffles, overriding each spec's 'seed'", None),
+    ("--vlm-json", "vlm_json", "PATH", "write every metric and per-image prediction as JSON to this path", None),
+    ("--vlm-seed", "vlm_seed", "N", "seed of the closed-set shuffles, overriding each spec's 'seed'", None),
     (
         "--vlm-prefix-reuse",
         "vlm_prefix_reuse",
+        "on|off",
         "on: encode each image and the prompt's shared start once for all its questions; off: plain generate",
         "on",
     ),
     (
         "--vlm-early-stop",
         "vlm_early_stop",
+        "on|off",
         "on: stop decoding an answer once it is settled among the strategy's answers; off: decode to the end",
         "on",
     ),
-    ("--vlm-api-base", "vlm_api_base", "base URL of the OpenAI-compatible server for openai: models and gpt-4o", None),
-    ("--vlm-api-key-env", "vlm_api_key_env", "environment variable holding the API key (default OPENAI_API_KEY)", None),
-    ("--vlm-api-concurrency", "vlm_api_concurrency", "requests in flight at once per remote model", "8"),
-    ("--vlm-api-timeout", "vlm_api_timeout", "seconds to wait for one remote answer before retrying", "120"),
-    ("--vlm-api-retries", "vlm_api_retries", "retries after a 429, 5xx, timeout or lost connection", "4"),
+    (
+        "--vlm-api-base",
+        "vlm_api_base",
+        "URL",
+        "base URL of the OpenAI-compatible server for openai: models and gpt-4o",
+        None,
+    ),
+    (
+        "--vlm-api-key-env",
+        "vlm_api_key_env",
+        "NAME",
+        "environment variable holding the API key, OPENAI_API_KEY when not given",
+        None,
+    ),
+    ("--vlm-api-concurrency", "vlm_api_concurrency", "N", "requests in flight at once per remote model", "8"),
+    ("--vlm-api-timeout", "vlm_api_timeout", "SECONDS", "seconds to wait for one remote answer before retrying", "120"),
+    ("--vlm-api-retries", "vlm_api_retries", "N", "retries after a 429, 5xx, timeout or lost connection", "4"),
     (
         "--vlm-baseline",
         "vlm_baseline",
+        "MODEL",
         "compare every model with this model's stored baselines (read-only) instead of its own",
         None,
     ),
-    ("--vlm-markdown", "vlm_markdown", "write a Markdown summary to this path", None),
-    ("--vlm-html", "vlm_html", "write a self-contained HTML report to this path", None),
+    ("--vlm-markdown", "vlm_markdown", "PATH", "write a Markdown summary to this path", None),
+    ("--vlm-html", "vlm_html", "PATH", "write a self-contained HTML report to this path", None),
 )
+# Every option that takes a value: pytest reads a value written as its own argument for a test path
+# when it picks the rootdir (rootdir_check.py).
+VALUED_FLAGS = ("--vlm-model", "--vlm-files", "--vlm-cache", "--vlm-progress-after", *(row[0] for row in _VALUED))
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -91,8 +123,9 @@ def add_options(parser: pytest.Parser) -> None:
         "--vlm-model",
         action="append",
         default=[],
-        metavar="NAME",
-        help="model to benchmark: alias, hub id or checkpoint folder; repeat or comma-separate for several "
+        metavar="MODEL",
+        help="model to benchmark: alias, hub id or checkpoint folder; repeat or comma-separate for several; "
+        "write a folder as --vlm-model=PATH so that pytest does not take it for a test path "
         "(default: the spec's 'models', else ini vlm_models, else tiny-shapes)",
     )
     parser.addini("vlm_models", "models to benchmark when --vlm-model is not given", type="linelist", default=[])
@@ -150,12 +183,13 @@ def add_options(parser: pytest.Parser) -> None:
         dest="vlm_progress_after",
         default=None,
         metavar="SECONDS",
-        help="show a progress bar for items running longer than this on a terminal; 'off' never (default 2; "
+        help="show a progress bar for items running longer than this on a terminal; 'off' never (default: 2; "
         "ini: vlm_progress_after)",
     )
     parser.addini("vlm_progress_after", "seconds before an item shows a progress bar, or 'off'", default="2")
-    for flag, ini, help_text, default in _VALUED:
-        group.addoption(flag, dest=ini, default=None, metavar="VALUE", help=f"{help_text} (ini: {ini})")
+    for flag, ini, metavar, help_text, default in _VALUED:
+        shown = f"default: {default}; ini: {ini}" if default is not None else f"ini: {ini}"
+        group.addoption(flag, dest=ini, default=None, metavar=metavar, help=f"{help_text} ({shown})")
         parser.addini(ini, help_text, default=default)
 
 
@@ -217,6 +251,45 @@ def _progress_after(config: pytest.Config) -> float | None:
     return seconds
 
 
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _device(config: pytest.Config) -> str:
+    """The device, refused in one line when it is not a device name or this machine has no such device."""
+    device = _value(config, "vlm_device") or "auto"
+    where = "--vlm-device / vlm_device"
+    if not _DEVICE.fullmatch(device):
+        hint = device.lower().replace("gpu", "cuda")
+        close = f" (did you mean {hint!r}?)" if _DEVICE.fullmatch(hint) else ""
+        raise pytest.UsageError(
+            f"{where}: unknown device {device!r}{close}; use auto (the GPU when there is one), cpu, cuda, "
+            "cuda:N (the GPU of index N) or mps"
+        )
+    if device in ("auto", "cpu"):
+        return device
+    import torch  # only when a device was asked for by name: checking it needs torch
+
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise pytest.UsageError(
+            f"{where}: mps asked for, but this machine or torch build has no Apple GPU; use auto or cpu"
+        )
+    if device.startswith("cuda"):
+        if torch.version.cuda is None:
+            raise pytest.UsageError(
+                f"{where}: {device} asked for, but this torch ({torch.__version__}) is built without CUDA; "
+                "install a CUDA build of torch, or use auto (the GPU when there is one) or cpu"
+            )
+        count = torch.cuda.device_count()
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            seen = f"{count} GPU(s) are visible (cuda:0 to cuda:{count - 1})" if count else "no GPU is visible"
+            raise pytest.UsageError(
+                f"{where}: {device} asked for, but {seen}; check the driver and CUDA_VISIBLE_DEVICES, "
+                "or use auto or cpu"
+            )
+    return device
+
+
 def read_options(config: pytest.Config) -> VlmOptions:
     models = _split(config.getoption("vlm_model")) or _split(config.getini("vlm_models"))
     json_path = _value(config, "vlm_json")
@@ -224,7 +297,7 @@ def read_options(config: pytest.Config) -> VlmOptions:
         models=models,
         update_snapshots=bool(config.getoption("vlm_update_snapshots")),
         json_path=Path(config.invocation_params.dir, json_path) if json_path else None,
-        device=_value(config, "vlm_device") or "auto",
+        device=_device(config),
         dtype=_value(config, "vlm_dtype") or "auto",
         batch_size=_int(config, "vlm_batch_size", 1) or 64,
         files=tuple(config.getoption("vlm_files")) or tuple(config.getini("vlm_files")),

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from pytest_vlm.errors import ModelError, VlmError
-from pytest_vlm.options import add_options, read_options
+from pytest_vlm.options import VALUED_FLAGS, add_options, read_options
+from pytest_vlm.printable import printable, printable_name
 from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
 
 _WORKER_OUTPUT = "pytest_vlm_results"
@@ -29,8 +30,10 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         try:
             aliases = session_aliases(config)
         except VlmError as exc:
-            raise pytest.UsageError(f"vlm_aliases: {exc}") from None
-        for line in table(aliases, DEFAULT_MODEL):
+            raise pytest.UsageError(printable(f"vlm_aliases: {exc}")) from None
+        from pytest_vlm.models.resolve import name_forms
+
+        for line in [*table(aliases, DEFAULT_MODEL), *name_forms()]:
             print(line)
         return 0
     return None
@@ -41,6 +44,12 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_vlm.models.user_aliases import ALIASES_KEY, session_aliases
 
     config.addinivalue_line("markers", "vlm: a pytest-vlm benchmark item (benchmark x model x strategy)")
+    if not _is_worker(config):
+        from pytest_vlm.rootdir_check import rootdir_problem
+
+        problem = rootdir_problem(config, VALUED_FLAGS)
+        if problem:
+            raise pytest.UsageError(problem)
     options = read_options(config)
     config.stash[OPTIONS_KEY] = options
     from pytest_vlm.reports.progress import remember_terminal
@@ -50,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         config.stash[ALIASES_KEY] = aliases = session_aliases(config)
     except VlmError as exc:
-        raise pytest.UsageError(f"vlm_aliases: {exc}") from None
+        raise pytest.UsageError(printable(f"vlm_aliases: {exc}")) from None
     try:
         config.stash[CLI_MODELS_KEY] = [
             resolve_model(name, base_dir=config.invocation_params.dir, aliases=aliases) for name in options.models
@@ -94,6 +103,15 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if any(fnmatch.fnmatch(file_path.name, pattern) for pattern in patterns):
         from pytest_vlm.collect import VlmSpecFile
 
+        if printable_name(file_path) != str(file_path):
+            # pytest prints node ids as they are: give this file one with its control characters escaped.
+            where = (
+                file_path.relative_to(parent.config.rootpath)
+                if file_path.is_relative_to(parent.config.rootpath)
+                else file_path
+            )
+            return VlmSpecFile.from_parent(parent, path=file_path, nodeid=printable_name(where.as_posix()))
+
         return VlmSpecFile.from_parent(parent, path=file_path)
     return None
 
@@ -122,6 +140,17 @@ def vlm_model_pool(pytestconfig: pytest.Config) -> Iterator[Any]:
     pool.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """An item whose setup failed (a fixture it needs raised) still gets its row in the reports."""
+    if call.when == "setup" and call.excinfo is not None and hasattr(item, "plan"):
+        if not call.excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
+            from pytest_vlm.collect import record_error
+
+            record_error(item, call.excinfo.value)  # type: ignore[arg-type]
+    return (yield)
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -146,33 +175,30 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _is_worker(config):
         config.workeroutput[_WORKER_OUTPUT] = [r.to_dict() for r in results]  # type: ignore[attr-defined]
         return
+    if config.getoption("collectonly"):
+        return  # nothing ran: the reports of the last run that did are left as they are
+    from pytest_vlm.reports.files import write_outputs
+
     options = config.stash[OPTIONS_KEY]
-    json_path = options.json_path
-    if json_path is not None and results:
-        from pytest_vlm.reports.files import write_json
-
-        write_json(json_path, results)
-    if results:
-        from pytest_vlm.reports.files import write_outputs
-
-        config.stash[WRITTEN_KEY] = write_outputs(
-            results, markdown_path=options.markdown_path, html_path=options.html_path
-        )
+    config.stash[WRITTEN_KEY] = write_outputs(
+        results,
+        json_path=options.json_path,
+        markdown_path=options.markdown_path,
+        html_path=options.html_path,
+        rootdir=config.rootpath,
+        exit_status=int(exitstatus),
+    )
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     results = config.stash.get(RESULTS_KEY, [])
-    if _is_worker(config) or not results or config.get_verbosity() < -1:
+    if _is_worker(config) or config.get_verbosity() < -1:
         return
-    from pytest_vlm.reports.rows import comparison_lines, summary_rows
-    from pytest_vlm.reports.terminal import write_summary
+    if results:
+        from pytest_vlm.reports.rows import comparison_lines, summary_rows
+        from pytest_vlm.reports.terminal import write_extras, write_summary
 
-    write_summary(terminalreporter, summary_rows(results), comparison_lines(results))
-    from pytest_vlm.reports.terminal import write_extras
-
-    write_extras(terminalreporter, results)
-    json_path = config.stash[OPTIONS_KEY].json_path
-    if json_path is not None:
-        terminalreporter.write_line(f"pytest-vlm: wrote {json_path}")
+        write_summary(terminalreporter, summary_rows(results), comparison_lines(results))
+        write_extras(terminalreporter, results)
     for written in config.stash.get(WRITTEN_KEY, []):
-        terminalreporter.write_line(f"pytest-vlm: wrote {written}")
+        terminalreporter.write_line(f"pytest-vlm: wrote {printable_name(written)}")

@@ -44,6 +44,8 @@ class ItemResult:
     comparison: Comparison | None = None  # against the baseline, when there is one
     diagnostics: dict[str, Any] = field(default_factory=dict)  # closed-set vote agreement and position bias
     thumbnails: dict[str, str] = field(default_factory=dict)  # flipped images as PNG data URIs (--vlm-html)
+    # Where the time went: wall and model seconds, requests computed and cached, warm in-memory entries.
+    speed: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

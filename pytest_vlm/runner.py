@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -12,19 +12,31 @@ from pytest_vlm.baseline import comparison as baseline_comparison
 from pytest_vlm.baseline import snapshots
 from pytest_vlm.baseline import thresholds as gate
 from pytest_vlm.data.sources import Dataset
-from pytest_vlm.models.base import ClassifiesImages, Describes, MeasuresMemory, VisionLanguageModel
+from pytest_vlm.models.base import (
+    ClassifiesImages,
+    Describes,
+    HoldsMemos,
+    MeasuresMemory,
+    VisionLanguageModel,
+)
 from pytest_vlm.models.device import process_peak_rss_mb
 from pytest_vlm.models.spec import ModelSpec
+from pytest_vlm.printable import printable_name
 from pytest_vlm.results import ItemResult
-from pytest_vlm.scoring.diagnostics import closed_set_diagnostics
+from pytest_vlm.scoring.diagnostics import closed_set_diagnostics, unreadable_answers
 from pytest_vlm.scoring.intervals import metric_intervals
 from pytest_vlm.scoring.metrics import compute_metrics, worst_confusions
 from pytest_vlm.spec import BenchmarkSpec, StrategySpec
 from pytest_vlm.strategies import STRATEGIES
+from pytest_vlm.strategies.base import ImagePrediction
 
 
 class BenchmarkFailure(AssertionError):
-    """Thresholds or the baseline failed; the message is the whole report."""
+    """Thresholds or the baseline failed: ``reason`` in one line, then the whole report."""
+
+    def __init__(self, report: str, reason: str) -> None:
+        super().__init__(f"{reason}\n{report}")
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -41,8 +53,14 @@ class ItemPlan:
     baseline_model: str | None = None
 
     @property
+    def param_id(self) -> str:
+        """The item's parameter id; pytest escapes its control characters (and non-ASCII) in node ids."""
+        return f"{self.model.name}-{self.strategy.id}"
+
+    @property
     def name(self) -> str:
-        return f"{self.spec.name}[{self.model.name}-{self.strategy.id}]"
+        # Control characters escaped: printed as they are in the progress bar and reports.
+        return printable_name(f"{self.spec.name}[{self.param_id}]")
 
 
 def build_strategy(plan: ItemPlan) -> Any:
@@ -76,13 +94,17 @@ def run_item(
         if progress is not None:
             progress(done[0], total)
 
+    if progress is not None:
+        progress(0, total)  # the plan is known before the first answer: the bar can say so
     # Classifiers answer in one fast pass with no prompt: nothing worth caching.
     asked = model if isinstance(model, ClassifiesImages) else wrap(model, cache, progress=advance)
     if isinstance(model, MeasuresMemory):
         model.reset_peak_memory()
+    warm = model.memo_entries() if isinstance(model, HoldsMemos) else 0
     start = time.perf_counter()
     predictions = strategy.run(asked, examples)
     seconds = time.perf_counter() - start
+    speed = measured_speed(asked, len(predictions), seconds, warm)
     memory = model.peak_memory_mb() if isinstance(model, MeasuresMemory) else process_peak_rss_mb()
     metrics = compute_metrics(
         [p.label for p in predictions],
@@ -94,6 +116,7 @@ def run_item(
     )
     metrics = replace(
         metrics,
+        images_per_second=speed["images_per_second"],
         intervals=metric_intervals(
             [p.image_id for p in predictions],
             [p.label for p in predictions],
@@ -102,7 +125,7 @@ def run_item(
         ),
     )
     checks = gate.check(plan.strategy.thresholds, metrics)
-    failures = gate_report(checks, metrics) if gate.violations(checks) else []
+    failures = gate_report(checks, metrics, predictions) if gate.violations(checks) else []
     result = ItemResult(
         nodeid="",
         benchmark=plan.spec.name,
@@ -113,7 +136,8 @@ def run_item(
         metrics=metrics,
         checks=tuple(checks),
         predictions=tuple(predictions),
-        model_info=model.describe() if isinstance(model, Describes) else {},
+        model_info=model_info(model, asked),
+        speed={k: v for k, v in speed.items() if k != "images_per_second"},
         diagnostics=closed_set_diagnostics(predictions, plan.dataset.classes)
         if plan.strategy.kind == "closed_set"
         else {},
@@ -125,8 +149,44 @@ def run_item(
     return result, failures
 
 
-def gate_report(checks: list[gate.Check], metrics: Any) -> list[str]:
-    """The readable threshold table, with the worst confusions."""
+def measured_speed(asked: Any, images: int, seconds: float, warm: int) -> dict[str, Any]:
+    """The model's speed over the requests it computed: answers served by the result cache took no
+    model time and are left out. ``images_per_second`` is NaN when the cache served everything."""
+    requests = getattr(asked, "requests", 0)
+    hits = getattr(asked, "hits", 0)
+    model_seconds = getattr(asked, "model_seconds", seconds)
+    computed = requests - hits
+    if not requests:  # a classifier's single pass: every image computed, in the wall time
+        rate = images / seconds if seconds > 0 else float("inf")
+    elif not computed:
+        rate = float("nan")
+    else:
+        rate = images * computed / requests / model_seconds if model_seconds > 0 else float("inf")
+    return {
+        "images_per_second": rate,
+        "wall_seconds": round(seconds, 6),
+        "model_seconds": round(model_seconds, 6),
+        "requests": requests,
+        "computed_requests": computed,
+        "cached_requests": hits,
+        "warm_entries": warm,
+    }
+
+
+def model_info(model: VisionLanguageModel, asked: Any) -> dict[str, Any]:
+    """How the model describes itself, with the GPU's name and the result cache's fingerprint of it."""
+    info = dict(model.describe()) if isinstance(model, Describes) else {}
+    device = str(info.get("device", ""))
+    if device.startswith("cuda"):
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    info["fingerprint"] = getattr(asked, "model_key", None)  # sha256 of what the answers depend on
+    return info
+
+
+def gate_report(checks: list[gate.Check], metrics: Any, predictions: Sequence[ImagePrediction] = ()) -> list[str]:
+    """The readable threshold table, with the worst confusions and what the unreadable answers said."""
     failed = len(gate.violations(checks))
     lines = [f"{failed} of {len(checks)} threshold(s) failed on {metrics.n} images:"]
     width = max(len(c.threshold.metric) for c in checks)
@@ -141,6 +201,9 @@ def gate_report(checks: list[gate.Check], metrics: Any) -> list[str]:
         lines.append(
             "worst confusions (true -> predicted: images): " + ", ".join(f"{t} -> {p}: {n}" for t, p, n in confusions)
         )
+    unreadable = unreadable_answers(predictions)
+    if unreadable:
+        lines.append(unreadable)
     return lines
 
 
@@ -182,17 +245,23 @@ def check_snapshot(
     assertion.update_snapshots = update or assertion.update_snapshots
     text = snapshots.serialize_predictions(result.predictions)
     unchanged = path.is_file() and path.read_text(encoding="utf-8") == text
-    matched = assertion == text  # in update mode syrupy writes the file here
     flips = len(diff.flips) if diff else 0
+    # syrupy records each comparison for its summary line, which must tell the run's story: a
+    # baseline that does not exist yet is not compared (no "snapshot failed" next to "no baseline
+    # yet"), and a change that the baseline gates accept is a match (the item passes).
     if assertion.update_snapshots:
+        assertion == text  # noqa: B015  (syrupy writes the file)
         return ("unchanged" if unchanged else "recorded"), flips, [], found
-    if matched:
-        return "matched", 0, [], found
     if found is not None and diff is not None and plan.strategy.baseline_gates.active:
         failures = gate_failures(found, diff, path)
+        assertion == (text if failures else snapshots.AcceptedByGates(text))  # noqa: B015
         if failures:
             failures.append("If the change is intended, accept it with --vlm-update-snapshots.")
         return ("changed" if flips else "matched"), flips, failures, found
+    if path.is_file():
+        assertion == text  # noqa: B015  (a mismatch is reported below, with the flips)
+    if unchanged:
+        return "matched", 0, [], found
     if baseline is None and not failures:
         return (
             "missing",
@@ -208,7 +277,7 @@ def check_snapshot(
         if diff.empty:  # same content, different text: e.g. a hand-edited file
             failures.insert(1, "the baseline file differs from what this run writes, but not in any prediction")
     failures.append("If the change is intended, accept it with --vlm-update-snapshots.")
-    return "changed", flips, failures, found
+    return ("changed" if baseline is not None else "error"), flips, failures, found
 
 
 def check_other_baseline(

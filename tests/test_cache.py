@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes import FakeModel
 from pytest_vlm.data import shapes
 from pytest_vlm.data.sources import FileImage, GeneratedImage, generated_images
 from pytest_vlm.models.base import ContinuationScore, GenerationRequest, ScoreRequest
@@ -155,7 +156,7 @@ def test_scores_round_trip_exactly(cache: ResultCache) -> None:
 def test_a_view_scores_only_when_its_model_can() -> None:
     from pytest_vlm.models.base import ScoresContinuations
 
-    assert not isinstance(wrap(ScriptedModel("s", "oracle")), ScoresContinuations)
+    assert not isinstance(wrap(FakeModel(lambda request: "circle")), ScoresContinuations)
     assert isinstance(wrap(Scorer("s", "oracle")), ScoresContinuations)
 
 

@@ -75,9 +75,10 @@ def test_every_family_has_a_tiny_checkpoint() -> None:
 
 @pytest.mark.parametrize("family", TINY_FAMILIES, ids=NAMES)
 def test_builds_fast_and_small(family: TinyFamily, tiny_folders: dict[str, Path], tmp_path: Path) -> None:
-    start = time.perf_counter()  # imports were paid for by the session's first build
+    # CPU time, not wall time: a loaded CI box (xdist workers, other jobs) stretches the wall clock.
+    start = time.process_time()  # imports were paid for by the session's first build
     folder = family.build(tmp_path / "ckpt", 1)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert sum(f.stat().st_size for f in folder.iterdir()) < 1_500_000
     assert {f.name for f in folder.iterdir()} >= {"config.json", "model.safetensors", "processor_config.json"}
 

@@ -81,10 +81,12 @@ def test_significance_gate_passes_noise_and_reports_flips(recorded: pytest.Pytes
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "degraded:0.05:s*closed_set*0.952*passed*2 flipped",
+            # At 80 columns the model's name stays whole; columns give way instead.
+            "degraded:0.05:scripted:oracle closed_set    0.952 0.974 * passed 2 flipped",
             "95% intervals (accuracy: Wilson; F1: bootstrap over images)",
-            "*model*strategy*accuracy*macro F1*weighted F1",
-            "*closed_set*[[]0.842, 0.987[]]*",
+            "model*strategy*accuracy*macro F1",
+            "degraded:0.05:scripted:oracle closed_set [[]0.842, 0.987[]] [[]0.900, 1.000[]]",
+            "(left out to fit 80 columns: weighted F1, cached; see --vlm-markdown)",
             "baseline comparison (details: --vlm-json, --vlm-markdown, --vlm-html):",
             "  shapes degraded:0.05:scripted:oracle binary vs scripted:oracle: 2 of 42",
             "    flipped (4.8%; 2 now wrong, 0 now right), accuracy 1.000 -> 0.952 (-0.048),",
@@ -241,11 +243,11 @@ def test_markdown_and_step_summary(recorded: pytest.Pytester, monkeypatch: pytes
     assert "#### shapes / degraded:0.05:scripted:oracle / closed_set vs baseline scripted:oracle" in markdown
     assert (
         "- ✅ `no_significant_drop`: 2 image(s) now wrong, 0 now right; exact McNemar one-sided p=0.25, "
-        "p >= alpha 0.05: a drop within noise" in markdown
+        "p &gt;= alpha 0.05: a drop within noise" in markdown
     )
     assert "- accuracy 1.000 → 0.952 (-0.048)" in markdown
     for image_id in ids:
-        assert f"| {image_id} | " in markdown and " | <unparseable> | " in markdown
+        assert f"| {image_id} | " in markdown and " | &lt;unparseable&gt; | " in markdown  # text, not a tag
     # Appended to the step summary, after what was there; a second run appends again.
     assert summary.read_text() == "# an earlier step's summary\n" + markdown + "\n"
     recorded.runpytest(*args).assert_outcomes(passed=2)
@@ -322,7 +324,8 @@ def test_html_report_renders_offline_in_chromium(recorded: pytest.Pytester) -> N
     for needle in ("http://", "https://", "<script", "<link", 'src="/', "url("):
         assert needle not in html.replace('xmlns="http://www.w3.org/2000/svg"', ""), needle
     ids = blanked(recorded, 0.05)
-    assert html.count('src="data:image/jpeg;base64,') == 2 * len(ids)  # both strategies' flips
+    # Both strategies' flips, and the same images again in their galleries of misclassified images.
+    assert html.count('src="data:image/jpeg;base64,') == 4 * len(ids)
     assert html.count("<svg") == 2 and "true: circle" in html
 
     full = screenshot(browser, html_path, recorded.path / "full.png")
@@ -343,3 +346,70 @@ def test_html_report_renders_offline_in_chromium(recorded: pytest.Pytester) -> N
     matrix = full.crop(box)
     diagonal = sum(count for count, colour in matrix.getcolors(1 << 24) if colour[2] > 200 and colour[0] < 120)
     assert diagonal > 500  # the blue diagonal cells of an all-right (before blanking) matrix
+
+
+# A script added to a copy of the report measures the page as Chromium laid it out, and writes the
+# numbers into the page, which --dump-dom then prints.
+PROBE = """<script>
+const links = [...document.querySelectorAll('a[href^="#"]')];
+const out = {
+  inner: window.innerWidth,
+  scroll: document.documentElement.scrollWidth,
+  body: document.body.getBoundingClientRect().width,
+  pres: [...document.querySelectorAll('pre')].map(p => p.scrollWidth - p.clientWidth),
+  links: links.length,
+  dead: links.filter(a => !document.getElementById(a.getAttribute('href').slice(1))).length,
+  broken: [...document.querySelectorAll('td.name a')].filter(a => a.getClientRects().length > 1).length,
+  contents: [...document.querySelectorAll('nav li')].map(l => l.scrollWidth - l.clientWidth),
+  images: [...document.querySelectorAll('.gallery img')].map(i => i.complete && i.naturalWidth > 0),
+  order: [...document.querySelectorAll('section.item')].map(s => s.className),
+  panels: [...document.querySelectorAll('.panels')].map(p => [...p.children].map(c => c.getBoundingClientRect().top)),
+};
+const pre = document.createElement('pre');
+pre.id = 'vlm-probe';
+pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>"""
+
+
+def measure(browser: str, html: Path, width: int) -> dict:
+    import re
+
+    probe = html.with_name(f"probe-{width}.html")
+    probe.write_text(html.read_text().replace("</body>", PROBE + "</body>"))
+    dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--window-size={width},900"]
+        + ["--dump-dom", probe.as_uri()],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    found = re.search(r'<pre id="vlm-probe">(.*?)</pre>', dom, re.S)
+    assert found, dom[-2000:]
+    return json.loads(found.group(1))
+
+
+@pytest.mark.parametrize("width", [1000, 1400])
+def test_html_report_layout_in_chromium(pytester: pytest.Pytester, width: int) -> None:
+    browser = _chromium()
+    spec = SPEC.replace("models: [scripted:oracle]", "models: [scripted:oracle, scripted:noisy]")
+    pytester.makefile(".vlm.yaml", shapes=spec + 'thresholds: {accuracy: ">= 0.9"}\n')
+    pytester.runpytest("--vlm-update-snapshots", "-k", "oracle").assert_outcomes(passed=2, deselected=2)
+    # scripted:noisy fails its threshold and has no baseline yet: its report names a long path.
+    pytester.runpytest("--vlm-html", "r.html").assert_outcomes(passed=2, failed=2)
+    html = (pytester.path / "r.html").read_text()
+    # The confusion matrix has an <unparseable> column (noisy answers) but no row: no image's truth is.
+    assert "&lt;unparseable&gt;</text>" in html and 'text-anchor="end">&lt;unparseable&gt;' not in html
+    m = measure(browser, pytester.path / "r.html", width)
+    assert m["scroll"] <= m["inner"]  # nothing sticks out sideways
+    assert m["body"] >= m["inner"] - 60  # the whole width is used
+    assert m["pres"] and all(overflow <= 0 for overflow in m["pres"])  # failure text is never cut
+    assert m["links"] == 8 and m["dead"] == 0  # contents and summary link to every item
+    assert m["broken"] == 0  # no model name breaks across lines
+    assert len(m["contents"]) == 4 and all(overflow <= 0 for overflow in m["contents"])
+    assert m["order"] == ["item not-passed"] * 2 + ["item"] * 2  # failed items first
+    # Every misclassified image (noisy answers are unreadable) is in a gallery, and was drawn.
+    assert len(m["images"]) == html.count("said: &lt;unparseable&gt;") > 0 and all(m["images"])
+    # Per-class table and confusion matrix side by side, not stacked.
+    assert all(len(set(tops[:2])) == 1 for tops in m["panels"])

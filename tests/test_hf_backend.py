@@ -123,6 +123,7 @@ def test_missing_hub_model_fails_with_advice(pytester: pytest.Pytester, monkeypa
         [
             "cannot load model qwen2-vl-2b from Qwen/Qwen2-VL-2B-Instruct: *",
             "A hub id needs network access or a filled Hugging Face cache (HF_HOME); *",
+            "Without network, set HF_HUB_OFFLINE=1: the cache alone is used, and a model not in it fails at once.",
         ]
     )
 

@@ -380,7 +380,7 @@ def test_auth_failure_fails_the_items_and_leaks_no_key(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "shapes on openai:served with closed_set:",
+            "*_ shapes: openai:served / closed_set _*",  # the section's headline names the item
             f"model openai:served: {server.url} refused the request (HTTP 401): the key in OPENAI_API_KEY was "
             "refused. Set OPENAI_API_KEY to a valid API key*",
         ]

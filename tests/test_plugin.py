@@ -173,7 +173,7 @@ def test_json_report(recorded: pytest.Pytester) -> None:
     out = recorded.path / "out" / "results.json"
     result.stdout.fnmatch_lines([f"pytest-vlm: wrote {out}"])
     document = json.loads(out.read_text())
-    assert document["version"] == 1
+    assert document["version"] == 2
     rows = {(r["model"], r["strategy"]): r for r in document["results"]}
     assert set(rows) == {(m, s) for m in ("scripted:oracle", "scripted:noisy") for s in ("closed_set", "binary")}
     closed = rows["scripted:noisy", "closed_set"]

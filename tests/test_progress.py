@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import re
 import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
 
-from pytest_vlm.reports.progress import ProgressBar, render_line
+from pytest_vlm.reports.progress import ProgressBar, ProgressState
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-@pytest.mark.parametrize("width", [40, 80, 200])
-def test_line_fits_the_terminal_and_says_how_far(width: int) -> None:
-    line = render_line("shapes[tiny-shapes-closed_set]", 12, 40, 3.0, width=width, color=True)
-    plain = ANSI.sub("", line)
-    assert "\n" not in line and cell_len(plain) <= width
-    assert "12/40 prompts 4.0/s 0:03" in plain
-    assert ("shapes[tiny-shapes-closed_set]" if width >= 80 else "sha…") in plain  # the name gives way first
-    assert "\x1b[" not in render_line("x", 1, None, 1.0, width=width, color=False)
-    assert "1 prompts" in render_line("x", 1, None, 1.0, width=width, color=False)
 
 
 class Clock:
@@ -38,9 +30,31 @@ class Clock:
         return self.now
 
 
+@pytest.mark.parametrize("width", [40, 80, 200])
+def test_line_fits_the_terminal_and_says_how_far(width: int) -> None:
+    clock = Clock()
+    state = ProgressState("shapes[tiny-shapes-closed_set]", clock)
+    state.update(0, 40)
+    for done in (3, 6, 9, 12):
+        clock.now += 1.0
+        state.update(done, 40)
+    line = state.render(width=width, color=True)
+    plain = ANSI.sub("", line)
+    assert "\n" not in line and cell_len(plain) <= width
+    # rich's conventions: done/total, rate, elapsed h:mm:ss, ETA h:mm:ss.
+    assert "12/40 prompts 3.0/s 0:00:04 ETA 0:00:" in plain
+    if width >= 80:
+        assert plain.endswith("ETA 0:00:10") and cell_len(plain) == width  # the whole width
+    assert ("shapes[tiny-shapes-closed_set]" if width >= 200 else "…") in plain  # the name gives way first
+    assert "\x1b[" not in state.render(width=width, color=False)
+    assert "0/? prompts -/s" in ProgressState("x", clock).render(width=width, color=False)
+
+
 def test_bar_waits_then_draws_below_and_erases_back_to_pytests_column() -> None:
     clock, written = Clock(), []
-    bar = ProgressBar("item", write=written.append, column=lambda: 27, width=60, color=False, after=2.0, clock=clock)
+    bar = ProgressBar(
+        "item", write=written.append, column=lambda: 27, width=lambda: 60, color=False, after=2.0, clock=clock
+    )
     bar.update(10, 100)
     clock.now += 1.9
     bar.update(20, 100)
@@ -60,10 +74,41 @@ def test_bar_waits_then_draws_below_and_erases_back_to_pytests_column() -> None:
 
 def test_a_bar_never_shown_writes_nothing_on_close() -> None:
     written: list[str] = []
-    bar = ProgressBar("item", write=written.append, column=lambda: 0, width=60, color=False, after=5.0)
+    bar = ProgressBar("item", write=written.append, column=lambda: 0, width=lambda: 60, color=False, after=5.0)
     bar.update(1, 2)
     bar.close()
     assert written == []
+
+
+def test_the_clock_redraws_between_answers() -> None:
+    clock, written = Clock(), []
+    bar = ProgressBar(
+        "item",
+        write=written.append,
+        column=lambda: 0,
+        width=lambda: 100,
+        color=False,
+        after=2.0,
+        clock=clock,
+        tick=0.01,
+    ).start()
+    try:
+        bar.update(0, 50)  # the plan is known; no answer yet (a slow first batch, or the model loading)
+        clock.now += 2.5
+        deadline = time.monotonic() + 10
+        while not written and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert written and "0/50 prompts -/s 0:00:02" in written[0]  # shown on time, without an answer
+        clock.now += 60
+        while len(written) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "0/50 prompts -/s 0:01:02" in written[-1]  # the elapsed time keeps moving
+    finally:
+        bar.close()
+    count = len(written)
+    clock.now += 60
+    time.sleep(0.05)
+    assert len(written) == count and written[-1].startswith("\r\x1b[2K")  # stopped and erased
 
 
 def test_runner_reports_every_request_up_to_the_plan(tmp_path: Path) -> None:
@@ -116,10 +161,15 @@ def test_non_tty_output_has_no_bar(pytester: pytest.Pytester) -> None:
         assert "prompts" not in output and "\x1b[" not in output and "\r" not in output
 
 
-def run_in_terminal(cwd: Path, *args: str) -> str:
-    """Run pytest with its stdout on a pseudo-terminal, as a user's shell would; return what it drew."""
+def run_in_terminal(cwd: Path, *args: str, columns: int | None = None) -> str:
+    """Run pytest with its stdout on a pseudo-terminal, as a user's shell would; return what it drew.
+    With ``columns``, the terminal has that size and COLUMNS is unset, as in a user's shell."""
     primary, secondary = pty.openpty()
     env = {**os.environ, "TERM": "xterm", "COLUMNS": "100", "PYTHONPATH": os.pathsep.join(sys.path)}
+    if columns is not None:
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+        env.pop("COLUMNS")
+        env.pop("LINES", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=cwd,
@@ -179,3 +229,37 @@ def test_bad_progress_option_is_a_usage_error(pytester: pytest.Pytester, value: 
         [f"*--vlm-progress-after / vlm_progress_after: expected seconds (a number >= 0) or 'off', got '{value}'"]
     )
     assert result.ret == 4
+
+
+# The first model call takes 3.5 s, as a first batch (or a model still loading) might.
+SLOW_FIRST_CALL = """
+import time
+import pytest
+from pytest_vlm.models.scripted import ScriptedModel
+
+@pytest.fixture(autouse=True)
+def slow_first_call(monkeypatch):
+    original = ScriptedModel.generate
+    calls = []
+    def generate(self, requests):
+        if not calls:
+            time.sleep(3.5)
+        calls.append(len(requests))
+        return original(self, requests)
+    monkeypatch.setattr(ScriptedModel, "generate", generate)
+"""
+
+
+def test_bar_shows_on_time_moves_between_answers_and_fills_the_terminal(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".vlm.yaml", p=SPEC)
+    pytester.makeconftest(SLOW_FIRST_CALL)
+    output = run_in_terminal(pytester.path, "--vlm-progress-after", "0.5", "--vlm-no-cache", columns=132)
+    assert "1 passed" in output
+    lines = [ANSI.sub("", line) for line in re.split(r"[\r\n]", output) if "prompts" in line]
+    # Before the first answer came back, the bar was up with the plan and the clock moved.
+    waiting = [line for line in lines if " 0/900 prompts" in line]
+    assert len({re.search(r"prompts \S+ (\d+:\d\d:\d\d)", line).group(1) for line in waiting}) >= 3
+    # rich's conventions, across the terminal's real width (not the 80 columns of pytest's capture).
+    assert all(re.search(r"\d+/900 prompts \S+/s \d:\d\d:\d\d ETA", line) for line in lines)
+    assert max(cell_len(line) for line in lines) == 131
+    assert any("p[scripted:oracle-closed_set]" in line for line in lines)

@@ -24,9 +24,8 @@ def pred(
     image_id: str, label: str, prediction: str | None, parsed: tuple[str | None, ...] | None = None
 ) -> ImagePrediction:
     parsed = (prediction,) if parsed is None else parsed
-    return ImagePrediction(
-        image_id, label, prediction, asked=("q",) * len(parsed), raw=("r",) * len(parsed), parsed=parsed
-    )
+    raw = tuple(answer.capitalize() if answer is not None else "I cannot tell." for answer in parsed)
+    return ImagePrediction(image_id, label, prediction, asked=("q",) * len(parsed), raw=raw, parsed=parsed)
 
 
 PREDICTIONS = [
@@ -44,7 +43,8 @@ def test_serialize_predictions_exact_format() -> None:
     text = serialize_predictions([p for p in PREDICTIONS if p.image_id.isascii()])
     assert text == (
         "{\n"
-        '  "circle-0-00000": {"label": "circle", "prediction": null, "answers": [null, null, null]},\n'
+        '  "circle-0-00000": {"label": "circle", "prediction": null, "answers": '
+        '[{"unparsed": "I cannot tell."}, {"unparsed": "I cannot tell."}, {"unparsed": "I cannot tell."}]},\n'
         '  "square-0-00001": {"label": "square", "prediction": "circle", "answers": ["circle", "circle", "square"]},\n'
         '  "star-0-00003": {"label": "star", "prediction": "star", "answers": ["star", "star", "heart"]}\n'
         "}\n"
@@ -67,7 +67,7 @@ def test_serialize_predictions_is_sorted_one_image_per_line_and_valid_json() -> 
         "answers": ["circle", "circle", "square"],
     }
     assert data["circle-0-00000"]["prediction"] is None
-    assert data["café/ü"]["answers"] == ["heart", None, "heart"]
+    assert data["café/ü"]["answers"] == ["heart", {"unparsed": "I cannot tell."}, "heart"]
 
 
 def test_serialize_predictions_does_not_depend_on_input_order() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Sequence
@@ -62,8 +63,9 @@ class Check:
 
 
 def check(thresholds: Sequence[Threshold], metrics: Metrics) -> list[Check]:
-    """Every threshold checked against ``metrics``, in spec order."""
-    return [Check(t, metrics.value(t.metric)) for t in thresholds]
+    """Every threshold checked against ``metrics``, in spec order. A metric that was not measured
+    (NaN: ``images_per_second`` when the result cache served every answer) is not checked."""
+    return [Check(t, value) for t in thresholds if not math.isnan(value := metrics.value(t.metric))]
 
 
 def violations(checks: Sequence[Check]) -> list[Check]:

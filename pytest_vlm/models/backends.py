@@ -6,13 +6,15 @@ so the plugin starts without torch or transformers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.base import LoadedModel, VisionLanguageModel
 from pytest_vlm.models.device import RuntimeOptions
+from pytest_vlm.models.hub_access import HUB_BACKENDS, check_hub
 from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.models.trust import BACKENDS as REMOTE_CODE_BACKENDS
 from pytest_vlm.models.trust import family_of_folder, require_opt_in
@@ -36,9 +38,33 @@ def folder_backend(path: Path) -> str:
     return next((kind for recognise in FOLDER_RECOGNISERS if (kind := recognise(path))), "hf")
 
 
+@contextmanager
+def _no_loading_bars(spec: ModelSpec) -> Iterator[None]:
+    """transformers' "Loading weights" bars off while a torch backend loads: pytest captures them,
+    so they would only reach the report of every item that fails, as noise."""
+    if spec.backend not in HUB_BACKENDS:
+        yield
+        return
+    from transformers.utils import logging as transformers_logging
+
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()
+
+
 def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> LoadedModel:
     """Load ``spec`` with its backend; a model that needs remote code is refused first unless allowed."""
     require_opt_in(spec)  # before any backend touches the checkpoint
+    check_hub(spec)  # a hub id without a reachable hub fails now, not after minutes of retries
+    with _no_loading_bars(spec):
+        return _load(spec, runtime)
+
+
+def _load(spec: ModelSpec, runtime: RuntimeOptions) -> LoadedModel:
     if spec.backend in REMOTE_CODE_BACKENDS:
         from pytest_vlm.models.remote_code import load_remote_code_model
 

@@ -90,6 +90,16 @@ class MeasuresMemory(Protocol):
 
 
 @runtime_checkable
+class HoldsMemos(Protocol):
+    """A model that keeps work in memory across calls (decoded images, encoded prefixes), so an item
+    run after another on the same images is faster than it would be alone."""
+
+    def memo_entries(self) -> int:
+        """How many such entries it holds now."""
+        ...
+
+
+@runtime_checkable
 class Describes(Protocol):
     """A model that can describe where and how it runs (device, dtype, source) for reports."""
 

@@ -156,6 +156,9 @@ class ImageCache:
         self.bytes = 0
         self._images: OrderedDict[Any, Any] = OrderedDict()
 
+    def __len__(self) -> int:
+        return len(self._images)
+
     def get(self, source: ImageSource) -> Any:
         key = image_key(source)
         if key in self._images:
@@ -167,9 +170,6 @@ class ImageCache:
         while len(self._images) > 1 and self.bytes > self.max_bytes:
             self.bytes -= image_bytes(self._images.popitem(last=False)[1])
         return image
-
-    def __len__(self) -> int:
-        return len(self._images)
 
 
 class DeviceModel:
@@ -219,7 +219,8 @@ def load_error(what: str, detail: str, advice: str) -> ModelError:
     where (``what``), why (``detail``), and what a hub id and the backend's folders need."""
     return ModelError(
         f"cannot load {what}: {detail}\n"
-        f"A hub id needs network access or a filled Hugging Face cache (HF_HOME); {advice}"
+        f"A hub id needs network access or a filled Hugging Face cache (HF_HOME); {advice}\n"
+        "Without network, set HF_HUB_OFFLINE=1: the cache alone is used, and a model not in it fails at once."
     )
 
 

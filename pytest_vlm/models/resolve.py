@@ -15,6 +15,24 @@ from pytest_vlm.models.trust import needs_remote_code
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
+# What --vlm-model (and a spec's 'models') takes besides an alias, as --vlm-list-models shows it.
+NAME_FORMS = (
+    ("OWNER/NAME", "a hub id, e.g. Qwen/Qwen2-VL-7B-Instruct (downloaded into the Hugging Face cache)"),
+    ("PATH", "a checkpoint folder (config.json, weights, processor); write --vlm-model=PATH on the command line"),
+    ("openai:MODEL", "MODEL on an OpenAI-compatible server: --vlm-api-base, else api.openai.com"),
+    ("openai:MODEL@URL", "MODEL on the server at URL, e.g. openai:Qwen/Qwen2-VL-7B-Instruct@http://gpu-box:8000/v1"),
+    (
+        "degraded:FRACTION:MODEL",
+        "MODEL shown a blank image for about FRACTION of the images, e.g. degraded:0.1:tiny-shapes",
+    ),
+)
+
+
+def name_forms() -> list[str]:
+    """The lines --vlm-list-models prints after the aliases."""
+    width = max(len(form) for form, _ in NAME_FORMS)
+    return ["", "other model names:", *(f"  {form.ljust(width)}  {meaning}" for form, meaning in NAME_FORMS)]
+
 
 def resolve_model(name: str, *, base_dir: Path, aliases: Mapping[str, ModelSpec] | None = None) -> ModelSpec:
     """An alias, a local checkpoint folder (relative to ``base_dir``) or a hub id -> ModelSpec.

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Sequence
 
 from pytest_vlm.errors import ModelError
-from pytest_vlm.models.base import GenerationRequest
+from pytest_vlm.models.base import ContinuationScore, GenerationRequest, ImageSource, ScoreRequest
 
 BEHAVIOURS = ("oracle", "noisy", "mute")
 _UNREADABLE = "I cannot tell."
@@ -28,11 +28,16 @@ class ScriptedModel:
         self.behaviour = behaviour
         self.calls = 0
 
+    def _readable(self, image: ImageSource) -> str | None:
+        """The label the model reads off ``image``, or None where its answer is unreadable."""
+        label: str | None = getattr(image, "label", None)
+        if self.behaviour == "mute" or (self.behaviour == "noisy" and _is_noisy(image.id)):
+            return None
+        return label
+
     def _answer(self, request: GenerationRequest) -> str:
-        label = getattr(request.image, "label", None)
-        if self.behaviour == "mute" or label is None:
-            return _UNREADABLE
-        if self.behaviour == "noisy" and _is_noisy(request.image.id):
+        label = self._readable(request.image)
+        if label is None:
             return _UNREADABLE
         if "yes or no" in request.prompt.lower():
             return "Yes." if f" {label} " in f" {request.prompt} " else "No."
@@ -41,6 +46,16 @@ class ScriptedModel:
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         self.calls += len(requests)
         return [self._answer(r) for r in requests]
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
+        """The likelihood strategy's scores: the true label is far likelier than any other answer;
+        where the model would answer unreadably, every answer is equally likely (the strategy then
+        takes the class listed first)."""
+        self.calls += len(requests)
+        return [
+            [ContinuationScore(0.0 if c == self._readable(r.image) else -10.0, 1) for c in r.continuations]
+            for r in requests
+        ]
 
     def close(self) -> None:
         pass

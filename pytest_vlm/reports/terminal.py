@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from pytest_vlm.reports.rows import SummaryRow
+from pytest_vlm.printable import printable_name
+from pytest_vlm.reports.rows import WARM_NOTE, SummaryRow
 from pytest_vlm.results import ItemResult
 from pytest_vlm.scoring.metrics import Interval
 
@@ -28,9 +29,12 @@ _COLUMNS = (
     ("macro\nF1", "right"),
     ("weighted\nF1", "right"),
     ("it/s", "right"),
+    ("cached", "right"),
     ("status", "left"),
     ("baseline", "left"),
 )
+# What gives way, in this order, when a table is wider than the terminal: names never break.
+_DROPPED_FIRST = ("weighted\nF1", "cached", "macro\nF1", "weighted F1", "macro F1", "it/s")
 
 
 def _num(value: float | None) -> str:
@@ -41,16 +45,10 @@ def _ci(interval: Interval | None) -> str:
     return "-" if interval is None else str(interval)
 
 
-def _rate(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
-
-
 def _title(benchmark: str, rows: Sequence[SummaryRow]) -> str:
     sizes = sorted({r.n for r in rows if r.n is not None})
     size = f" ({', '.join(map(str, sizes))} images)" if sizes else ""
-    return f"{benchmark}{size}"
+    return f"{printable_name(benchmark)}{size}"
 
 
 _INTERVAL_COLUMNS = (
@@ -63,7 +61,7 @@ _INTERVAL_COLUMNS = (
 
 
 def _table(title: str, columns: Sequence[tuple[str, str]], **title_style: Any) -> Any:
-    """A borderless table in the summary's style."""
+    """A borderless table in the summary's style. No cell ever wraps: see ``_fitted``."""
     from rich import box
     from rich.table import Table
 
@@ -74,22 +72,66 @@ def _table(title: str, columns: Sequence[tuple[str, str]], **title_style: Any) -
         header_style="bold",
         show_edge=False,
         pad_edge=False,
-        padding=(0, 1, 0, 0),
+        padding=0,  # the box's space between columns is enough
         **title_style,
     )
     for column, justify in columns:
-        # Numbers never wrap; names fold only when the terminal is too narrow for them.
-        table.add_column(column, justify=justify, overflow="fold", no_wrap=justify == "right")  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     return table
 
 
-def _interval_table(rows: Sequence[SummaryRow]) -> Any:
+def _fitted(
+    console: Any, title: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], **title_style: Any
+) -> tuple[Any, int, list[str]]:
+    """The table with as many columns as fit ``console``'s width, its width, and the columns left out.
+
+    Columns give way in ``_DROPPED_FIRST`` order; names are never cut or broken (a name wider than
+    the terminal makes the line longer instead)."""
+    from rich.text import Text
+
+    kept = list(range(len(columns)))
+    dropped: list[str] = []
+    while True:
+        table = _table(title, [columns[i] for i in kept], **title_style)
+        for row in rows:
+            table.add_row(*(Text(row[i]) if isinstance(row[i], str) else row[i] for i in kept))
+        needed = console.measure(table, options=console.options.update(width=10_000)).maximum
+        droppable = [c for c in _DROPPED_FIRST if c in [columns[i][0] for i in kept]]
+        if needed <= console.width or not droppable:
+            return table, needed, dropped
+        kept.remove(next(i for i in kept if columns[i][0] == droppable[0]))
+        dropped.append(droppable[0].replace("\n", " "))
+
+
+def _interval_rows(rows: Sequence[SummaryRow]) -> list[tuple[str, ...]]:
     """The same rows' 95% intervals, in a table of their own: beside the metrics they would not fit
     an 80-column log."""
-    table = _table("95% intervals (accuracy: Wilson; F1: bootstrap over images)", _INTERVAL_COLUMNS)
-    for row in rows:
-        table.add_row(row.model, row.strategy, _ci(row.accuracy_ci), _ci(row.macro_f1_ci), _ci(row.weighted_f1_ci))
-    return table
+    return [
+        (
+            printable_name(r.model),
+            printable_name(r.strategy),
+            _ci(r.accuracy_ci),
+            _ci(r.macro_f1_ci),
+            _ci(r.weighted_f1_ci),
+        )
+        for r in rows
+    ]
+
+
+def _summary_row(row: SummaryRow) -> tuple[Any, ...]:
+    from rich.text import Text
+
+    return (
+        printable_name(row.model),
+        printable_name(row.strategy),
+        _num(row.accuracy),
+        _num(row.macro_f1),
+        _num(row.weighted_f1),
+        row.speed,
+        row.cached,
+        Text(row.status, style=_STATUS_STYLE.get(row.status, "")),
+        printable_name(row.baseline),
+    )
 
 
 def render_summary(rows: Sequence[SummaryRow], *, width: int, color: bool) -> list[str]:
@@ -97,24 +139,26 @@ def render_summary(rows: Sequence[SummaryRow], *, width: int, color: bool) -> li
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False)
+    left_out: list[str] = []
     for benchmark, group in groupby(rows, key=lambda r: r.benchmark):
         group_rows = list(group)
-        table = _table(_title(benchmark, group_rows), _COLUMNS, title_style="bold")
-        for row in group_rows:
-            style = _STATUS_STYLE.get(row.status, "")
-            table.add_row(
-                row.model,
-                row.strategy,
-                _num(row.accuracy),
-                _num(row.macro_f1),
-                _num(row.weighted_f1),
-                _rate(row.images_per_second),
-                f"[{style}]{row.status}[/]" if style else row.status,
-                row.baseline,
-            )
-        console.print(table)
+        tables: list[tuple[str, Sequence[tuple[str, str]], Sequence[Sequence[Any]], str]] = [
+            (_title(benchmark, group_rows), _COLUMNS, [_summary_row(r) for r in group_rows], "bold")
+        ]
         if any(r.accuracy_ci is not None for r in group_rows):
-            console.print(_interval_table(group_rows))
+            title = "95% intervals (accuracy: Wilson; F1: bootstrap over images)"
+            tables.append((title, _INTERVAL_COLUMNS, _interval_rows(group_rows), ""))
+        for title, columns, cells, style in tables:
+            table, needed, dropped = _fitted(console, title, columns, cells, title_style=style)
+            # A table wider than the terminal (a very long name) is printed whole, never folded.
+            console.width = max(width, needed)
+            console.print(table, crop=False)
+            console.width = width
+            left_out += [c for c in dropped if c not in left_out]
+    if any(r.warm for r in rows):
+        console.print(WARM_NOTE, overflow="fold")
+    if left_out:
+        console.print(f"(left out to fit {width} columns: {', '.join(left_out)}; see --vlm-markdown)")
     return [line.rstrip() for line in buffer.getvalue().strip("\n").split("\n")]
 
 
@@ -129,7 +173,7 @@ def write_summary(
         terminalreporter.write_line("baseline comparison (details: --vlm-json, --vlm-markdown, --vlm-html):")
         for line in comparisons:
             for part in textwrap.wrap(
-                line, width=max(writer.fullwidth, 40), initial_indent="  ", subsequent_indent="    "
+                printable_name(line), width=max(writer.fullwidth, 40), initial_indent="  ", subsequent_indent="    "
             ):
                 terminalreporter.write_line(part)
 
@@ -143,13 +187,15 @@ def sweep_lines(results: Sequence[ItemResult], *, width: int, color: bool) -> li
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False)
     for r in _ordered(results):
         if not r.sweep:
             continue
-        console.print(f"[bold]{r.benchmark}: {r.model} / {r.strategy} by number of classes[/]", overflow="fold")
+        title = f"{r.benchmark}: {printable_name(r.model)} / {printable_name(r.strategy)} by number of classes"
+        console.print(Text(title, style="bold"), overflow="fold")
         table = Table(
             box=box.SIMPLE_HEAD,
             header_style="bold",
@@ -174,7 +220,7 @@ def cache_lines(results: Sequence[ItemResult]) -> list[str]:
     cached = [r for r in _ordered(results) if r.cache_hits is not None]
     for (benchmark, model), group in groupby(cached, key=lambda r: (r.benchmark, r.model)):
         parts = [f"{r.strategy} cached {r.cache_hits}/{r.cache_requests}" for r in group]
-        lines.append(f"{benchmark} / {model}: {', '.join(parts)}")
+        lines.append(printable_name(f"{benchmark} / {model}: {', '.join(parts)}"))
     return lines
 
 

@@ -7,6 +7,8 @@ prediction. Nothing is asked of the model again, and no prediction changes.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,3 +75,17 @@ def closed_set_diagnostics(predictions: Sequence[ImagePrediction], classes: Sequ
             "unknown_order_votes": unknown_order,
         },
     }
+
+
+def unreadable_answers(predictions: Sequence[ImagePrediction], top: int = 3) -> str | None:
+    """The most common raw answers that could not be read as any class, with how often each came."""
+    counts = Counter(raw for p in predictions for raw, read in zip(p.raw, p.parsed) if read is None)
+    if not counts:
+        return None
+    shown = ", ".join(f"{json.dumps(_clip(raw), ensure_ascii=False)} x{n}" for raw, n in counts.most_common(top))
+    more = f" (and {len(counts) - top} other texts)" if len(counts) > top else ""
+    return f"unreadable answers, most common first: {shown}{more}"
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -30,7 +30,9 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("weighted_f1", True, "F1 averaged over classes, weighted by support"),
         MetricInfo("min_class_f1", True, "F1 of the worst class"),
         MetricInfo("unparseable_rate", False, "share of images whose answer matched no class"),
-        MetricInfo("images_per_second", True, "images through the strategy per second of wall time"),
+        MetricInfo(
+            "images_per_second", True, "images per second of the model's own time, over the answers it computed"
+        ),
         MetricInfo("peak_memory_mb", False, "peak GPU memory on GPU, else peak process RSS, in MiB"),
         MetricInfo("calls_per_image", False, "model prompts per image"),
         MetricInfo("accuracy_lower", True, "lower end of the accuracy's 95% Wilson interval"),

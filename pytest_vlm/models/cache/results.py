@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ class CachingModel:
     """Wraps a model for one item: answers from the cache, misses from the model in written chunks.
 
     With ``cache`` None (or a model that cannot be cached) it only chunks and reports progress.
-    Counts ``requests`` and cache ``hits`` for the report.
+    Counts ``requests``, cache ``hits`` and the ``model_seconds`` spent on the misses, for the report.
     """
 
     def __init__(
@@ -129,6 +130,7 @@ class CachingModel:
         self.chunk_size = chunk_size or 4 * max(1, int(getattr(model, "batch_size", 16)))
         self.requests = 0
         self.hits = 0
+        self.model_seconds = 0.0  # spent in the model's own calls, on the requests the cache missed
 
     @property
     def cached(self) -> bool:
@@ -169,7 +171,9 @@ class CachingModel:
             self._report(len(requests) - len(misses))
         for start in range(0, len(misses), self.chunk_size):
             chunk = misses[start : start + self.chunk_size]
+            began = time.perf_counter()
             answers = call([requests[i] for i in chunk])
+            self.model_seconds += time.perf_counter() - began
             for i, answer in zip(chunk, answers):
                 results[i] = answer
             if keys is not None and self.cache is not None:

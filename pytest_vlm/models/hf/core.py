@@ -40,7 +40,6 @@ class HFCore(DeviceModel):
     budget: Budget  # models/hf/memory.py: what one batch may hold
     out_of_memory_retries: int
     _image_tokens: ImageTokens
-    _cache_kwarg: str  # the forward argument taking a key/value cache (cache_kwarg below)
     turn: AssistantTurn  # models/hf/turns.py: what precedes an answer and what ends it
 
     def _chat(self, prompt: str) -> str:
@@ -116,17 +115,3 @@ class HFCore(DeviceModel):
         config = copy.deepcopy(self._generation)
         config.max_new_tokens = max_new_tokens
         return config
-
-
-def cache_kwarg(model: Any) -> str:
-    """The forward argument taking a key/value cache: ``cache`` since transformers renamed it
-    (``past_key_values`` then warns, and goes in 5.40), ``past_key_values`` before."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def cache_of(output: Any) -> Any:
-    """A forward output's key/value cache, read without the deprecated ``past_key_values`` name."""
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else output.past_key_values

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from pytest_vlm.models.base import GenerationRequest, ImageSource
-from pytest_vlm.models.hf.core import cache_of
 from pytest_vlm.models.hf.memory import Cost
+from pytest_vlm.models.hf.prefix import cache_kwargs, returned_cache
 from pytest_vlm.models.hf.reuse import PrefixReuse
 from pytest_vlm.strategies.answers import settled, settled_on_prefix
 
@@ -130,11 +130,11 @@ class Generation(PrefixReuse):
                     input_ids=step,
                     attention_mask=mask,
                     position_ids=positions,
-                    **{self._cache_kwarg: cache},
+                    **cache_kwargs(self.model, cache),
                     use_cache=True,
                     logits_to_keep=1,
                 )
-            logits, cache, next_positions = out.logits, cache_of(out), next_positions + 1
+            logits, cache, next_positions = out.logits, returned_cache(out), next_positions + 1
         answers = [self.tokenizer.decode(t, skip_special_tokens=True).strip() for t in tokens]
         # An answer settled on the start of a choice ("back") is recorded as that choice.
         return [

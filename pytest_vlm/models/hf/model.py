@@ -9,7 +9,6 @@ from typing import Any
 
 from pytest_vlm.errors import ModelError
 from pytest_vlm.models.device import ImageCache, RuntimeOptions, checkpoint_identity, is_out_of_memory, load_error
-from pytest_vlm.models.hf.core import cache_kwarg
 from pytest_vlm.models.hf.generation import Generation
 from pytest_vlm.models.hf.memory import BATCH_IMAGE_BYTES, Budget, ImageTokens
 from pytest_vlm.models.hf.prefix import (
@@ -85,7 +84,6 @@ class HFModel(Generation, Scoring):
             rows=self.batch_size,
         )
         self.out_of_memory_retries = 0
-        self._cache_kwarg = cache_kwarg(self.model)
         self._prefixes = PrefixCache(size=max(256, 2 * self.batch_size), max_bytes=self._prefix_budget())
         self._split: PromptSplit | None = None
         self._positions: LinearPositions | None = None
@@ -111,6 +109,10 @@ class HFModel(Generation, Scoring):
         if not prefix_reuse:
             other.plain_reason = "prefix reuse switched off"
         return other
+
+    def memo_entries(self) -> int:
+        """Decoded images and encoded prefixes held (models/base.py's HoldsMemos)."""
+        return len(self._images) + len(self._prefixes)
 
     def forget(self) -> None:
         """Drop decoded images and encoded prefixes, so the next call starts cold."""

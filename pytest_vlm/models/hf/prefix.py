@@ -18,6 +18,7 @@ there, is checked once against the plain path before its first reuse.
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -223,3 +224,15 @@ def split_prefixes(inputs: dict[str, Any], cache: Any, starts: list[int]) -> lis
             )
         )
     return prefixes
+
+
+def cache_kwargs(model: Any, cache: Any) -> dict[str, Any]:
+    """``cache`` as the keyword the model's forward takes it by: ``cache`` since transformers renamed
+    it (the old name then warns on every call), ``past_key_values`` before."""
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    return {name: cache}
+
+
+def returned_cache(out: Any) -> Any:
+    """The cache a forward pass returned, under either name (reading the old one warns)."""
+    return out["cache"] if "cache" in out.keys() else out["past_key_values"]

@@ -8,11 +8,13 @@ from typing import Any
 
 from pytest_vlm.models.base import ImageSource
 from pytest_vlm.models.device import image_key, is_out_of_memory
-from pytest_vlm.models.hf.core import HFCore, cache_of
+from pytest_vlm.models.hf.core import HFCore
 from pytest_vlm.models.hf.memory import Cost
 from pytest_vlm.models.hf.prefix import (
     Prefix,
     assemble,
+    cache_kwargs,
+    returned_cache,
     split_prefixes,
 )
 
@@ -113,7 +115,7 @@ class PrefixReuse(HFCore):
             positions, starts = self._positions.prefix(self.model, inputs)
             with torch.inference_mode():
                 out = self.model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
-            for encoded, prefix in zip(chunk, split_prefixes(inputs, cache_of(out), starts)):
+            for encoded, prefix in zip(chunk, split_prefixes(inputs, returned_cache(out), starts)):
                 found[encoded] = prefix
                 self._prefixes.put(encoded, prefix)
         return [found[(image_key(source), text)] for source, text in items]
@@ -138,12 +140,12 @@ class PrefixReuse(HFCore):
                 input_ids=batch["input_ids"],
                 attention_mask=batch["attention_mask"],
                 position_ids=positions,
-                **{self._cache_kwarg: batch["cache"]},
+                **cache_kwargs(self.model, batch["cache"]),
                 use_cache=True,
                 logits_to_keep=keep,
             )
         next_positions = batch["starts"] + batch["suffix_mask"].sum(-1)
-        return out.logits, cache_of(out), batch["attention_mask"], next_positions
+        return out.logits, returned_cache(out), batch["attention_mask"], next_positions
 
     def _check_reuse(self, checks: Sequence[tuple[tuple[ImageSource, str], Sequence[int], str]]) -> bool:
         """Once per model: on a few (image, prompt) rows, the reused prefix must give the plain
