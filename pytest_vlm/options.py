@@ -43,7 +43,7 @@ _VALUED = (
         "--vlm-device",
         "vlm_device",
         "DEVICE",
-        "device for models: auto (a GPU when present, one per xdist worker), cpu, cuda, cuda:N, mps",
+        "device for models: auto (GPU when present), cpu, cuda, cuda:N, mps",
         "auto",
     ),
     (
