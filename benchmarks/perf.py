@@ -66,7 +66,7 @@ class NaiveModel:
             inputs = inputs.to(fast.device)
             with torch.inference_mode():
                 output = self.fast.model.generate(
-                    **inputs, generation_config=self.fast._generation, max_new_tokens=request.max_new_tokens
+                    **inputs, generation_config=fast._generation_for(request.max_new_tokens)
                 )
             new = output[:, inputs["input_ids"].shape[1] :]
             answers.append(self.fast.processor.batch_decode(new, skip_special_tokens=True)[0].strip())

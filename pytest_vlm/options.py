@@ -11,6 +11,7 @@ import pytest
 
 from pytest_vlm.models.openai_compat import ApiOptions
 from pytest_vlm.models.vllm_options import EngineOptions
+from pytest_vlm.option_table import VALUED_OPTIONS
 
 DEFAULT_FILES = ("*.vlm.yaml", "*.vlm.yml")
 
@@ -35,107 +36,8 @@ class VlmOptions:
     html_path: Path | None = None
     trust_remote_code: bool = False  # run code shipped with checkpoints (models/trust.py)
     engine: EngineOptions = EngineOptions()  # vLLM models: --vlm-tensor-parallel-size ... (models/vllm.py)
-
-
-# (option, ini key, metavar, help, default): one table so each flag and its ini key cannot drift apart.
-_VALUED = (
-    (
-        "--vlm-device",
-        "vlm_device",
-        "DEVICE",
-        "device for models: auto (GPU when present), cpu, cuda, cuda:N, mps",
-        "auto",
-    ),
-    (
-        "--vlm-dtype",
-        "vlm_dtype",
-        "DTYPE",
-        "weights dtype: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16",
-        "auto",
-    ),
-    ("--vlm-batch-size", "vlm_batch_size", "N", "prompts per model call batch (halved on out-of-memory)", "64"),
-    ("--vlm-json", "vlm_json", "PATH", "write every metric and per-image prediction as JSON to this path", None),
-    ("--vlm-seed", "vlm_seed", "N", "seed of the closed-set shuffles, overriding each spec's 'seed'", None),
-    (
-        "--vlm-prefix-reuse",
-        "vlm_prefix_reuse",
-        "on|off",
-        "on: encode each image and the prompt's shared start once for all its questions; off: plain generate",
-        "on",
-    ),
-    (
-        "--vlm-early-stop",
-        "vlm_early_stop",
-        "on|off",
-        "on: stop decoding an answer once it is settled among the strategy's answers; off: decode to the end",
-        "on",
-    ),
-    (
-        "--vlm-api-base",
-        "vlm_api_base",
-        "URL",
-        "base URL of the OpenAI-compatible server for openai: models and gpt-4o",
-        None,
-    ),
-    (
-        "--vlm-api-key-env",
-        "vlm_api_key_env",
-        "NAME",
-        "environment variable holding the API key, OPENAI_API_KEY when not given",
-        None,
-    ),
-    (
-        "--vlm-api-concurrency",
-        "vlm_api_concurrency",
-        "N",
-        "requests in flight at once per remote model (default 8 for api.openai.com, 32 for other servers)",
-        None,
-    ),
-    (
-        "--vlm-api-max-image-side",
-        "vlm_api_max_image_side",
-        "PIXELS",
-        "downscale images whose longest side is larger to this many pixels before sending them",
-        None,
-    ),
-    (
-        "--vlm-api-timeout",
-        "vlm_api_timeout",
-        "SECONDS",
-        "seconds for one whole remote request before it is retried",
-        "120",
-    ),
-    ("--vlm-api-retries", "vlm_api_retries", "N", "retries after a 429, 5xx, timeout or lost connection", "4"),
-    (
-        "--vlm-baseline",
-        "vlm_baseline",
-        "MODEL",
-        "compare every model with this model's stored baselines (read-only) instead of its own",
-        None,
-    ),
-    ("--vlm-markdown", "vlm_markdown", "PATH", "write a Markdown summary to this path", None),
-    ("--vlm-html", "vlm_html", "PATH", "write a self-contained HTML report to this path", None),
-    ("--vlm-tensor-parallel-size", "vlm_tensor_parallel_size", "N", "vLLM models: GPUs each model is split over", None),
-    ("--vlm-pipeline-parallel-size", "vlm_pipeline_parallel_size", "N", "vLLM models: pipeline stages", None),
-    ("--vlm-data-parallel-size", "vlm_data_parallel_size", "N", "vLLM models: replicas of each model", None),
-    (
-        "--vlm-gpu-memory-utilization",
-        "vlm_gpu_memory_utilization",
-        "SHARE",
-        "vLLM models: share of each GPU's memory the engine may take (0-1]",
-        None,
-    ),
-    (
-        "--vlm-max-model-len",
-        "vlm_max_model_len",
-        "TOKENS",
-        "vLLM models: context length (tokens) to reserve KV cache for",
-        None,
-    ),
-)
-# Every option that takes a value: pytest reads a value written as its own argument for a test path
-# when it picks the rootdir (rootdir_check.py).
-VALUED_FLAGS = ("--vlm-model", "--vlm-files", "--vlm-cache", "--vlm-progress-after", *(row[0] for row in _VALUED))
+    max_pixels: int | None = None  # --vlm-max-pixels: pixels per image the processor keeps (models/hf/resolution.py)
+    device_map: str = ""  # --vlm-device-map: auto (spread over the worker's GPUs), none, or "" (when it cannot fit)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -208,7 +110,7 @@ def add_options(parser: pytest.Parser) -> None:
         "ini: vlm_progress_after)",
     )
     parser.addini("vlm_progress_after", "seconds before an item shows a progress bar, or 'off'", default="2")
-    for flag, ini, metavar, help_text, default in _VALUED:
+    for flag, ini, metavar, help_text, default in VALUED_OPTIONS:
         shown = f"default: {default}; ini: {ini}" if default is not None else f"ini: {ini}"
         group.addoption(flag, dest=ini, default=None, metavar=metavar, help=f"{help_text} ({shown})")
         parser.addini(ini, help_text, default=default)
@@ -333,6 +235,8 @@ def read_options(config: pytest.Config) -> VlmOptions:
         html_path=_path(config, "vlm_html"),
         trust_remote_code=bool(config.getoption("vlm_trust_remote_code") or config.getini("vlm_trust_remote_code")),
         engine=_engine_options(config),
+        max_pixels=_int(config, "vlm_max_pixels", 0),
+        device_map=_device_map(config),
     )
 
 
@@ -355,6 +259,13 @@ def _engine_options(config: pytest.Config) -> EngineOptions:
         gpu_memory_utilization=utilization,
         max_model_len=_int(config, "vlm_max_model_len", 16),
     )
+
+
+def _device_map(config: pytest.Config) -> str:
+    value = (_value(config, "vlm_device_map") or "").lower()
+    if value not in ("", "auto", "none"):
+        raise pytest.UsageError(f"--vlm-device-map / vlm_device_map: expected auto or none, got {value!r}")
+    return value
 
 
 def _api_options(config: pytest.Config) -> ApiOptions:

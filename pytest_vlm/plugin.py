@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from pytest_vlm.errors import ModelError, VlmError
-from pytest_vlm.options import VALUED_FLAGS, add_options, read_options
+from pytest_vlm.option_table import VALUED_FLAGS
+from pytest_vlm.options import add_options, read_options
 from pytest_vlm.printable import printable, printable_name
 from pytest_vlm.state import BASELINE_MODEL_KEY, CLI_MODELS_KEY, OPTIONS_KEY, RESULTS_KEY
 
@@ -136,6 +137,8 @@ def vlm_model_pool(pytestconfig: pytest.Config) -> Iterator[Any]:
             early_stop=options.early_stop,
             api=options.api,
             engine=options.engine,
+            max_pixels=options.max_pixels,
+            device_map=options.device_map,
         ),
         cache_dir=options.cache_dir,
     )

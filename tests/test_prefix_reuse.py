@@ -166,24 +166,48 @@ def test_a_failed_check_against_the_plain_path_falls_back(tiny_qwen2_vl: Path) -
     assert "differ from the plain path" in broken.describe()["plain_reason"]
 
 
-def _refuse_batches_over(model: HFModel, largest: int) -> None:
+def _refuse_batches_over(model: HFModel, largest: int, error: type[Exception] = torch.OutOfMemoryError) -> None:
     def hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
         ids = kwargs.get("input_ids")
         if ids is not None and ids.shape[0] > largest:
-            raise torch.OutOfMemoryError(f"pretend a batch of {ids.shape[0]} does not fit")
+            if error is RuntimeError:  # what the CPU allocator (and some CUDA paths) raise instead
+                raise RuntimeError(
+                    f"[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to allocate {ids.shape[0]} bytes"
+                )
+            raise error(f"pretend a batch of {ids.shape[0]} does not fit")
 
     model.model.register_forward_pre_hook(hook, with_kwargs=True)
 
 
+@pytest.mark.parametrize("error", [torch.OutOfMemoryError, RuntimeError])
 @pytest.mark.parametrize("prefix_reuse", [True, False])
-def test_out_of_memory_halves_the_batch_and_keeps_the_answers(tiny_qwen2_vl: Path, prefix_reuse: bool) -> None:
+def test_out_of_memory_lowers_the_token_budget_and_keeps_the_answers(
+    tiny_qwen2_vl: Path, prefix_reuse: bool, error: type[Exception]
+) -> None:
+    """Allocator failures of both kinds are retried with a smaller token budget; the row ceiling
+    (--vlm-batch-size) is not halved for the rest of the session."""
     spec = resolve_model(str(tiny_qwen2_vl), base_dir=Path.cwd())
     requests = questions(images(4))
     expected = HFModel(spec, PLAIN).generate(requests)
     model = HFModel(spec, RuntimeOptions(batch_size=8, prefix_reuse=prefix_reuse, early_stop=False))
-    _refuse_batches_over(model, 3)
+    budget = model.budget.tokens
+    _refuse_batches_over(model, 3, error)
     assert model.generate(requests) == expected
-    assert model.batch_size == 2
+    assert model.out_of_memory_retries >= 1
+    assert model.budget.tokens < budget
+    assert (model.budget.rows, model.describe()["batch_size"]) == (8, 8)
+
+
+def test_other_runtime_errors_are_not_taken_for_out_of_memory(tiny_qwen2_vl: Path) -> None:
+    model = HFModel(resolve_model(str(tiny_qwen2_vl), base_dir=Path.cwd()), RuntimeOptions(batch_size=8))
+
+    def hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x64 and 32x64)")
+
+    model.model.register_forward_pre_hook(hook, with_kwargs=True)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        model.generate(questions(images(2)))
+    assert model.out_of_memory_retries == 0
 
 
 def test_out_of_memory_at_batch_size_one_says_what_to_do(tiny_qwen2_vl: Path) -> None:

@@ -398,3 +398,65 @@ def test_likelihood_is_refused_clearly(pytester: pytest.Pytester, remote_checkpo
     result.stdout.fnmatch_lines(
         ["*model tiny-minicpm-v cannot score answers, so it cannot run the likelihood strategy; use closed_set*"]
     )
+
+
+# --- issue 10, finding 8: published code that cannot run with transformers 5 fails fast ----------
+
+
+@pytest.mark.parametrize(
+    ("alias", "needs"),
+    [
+        ("minicpm-v-2_6", "uses transformers APIs that transformers {version} no longer has"),
+        ("phi-3-vision", "uses transformers APIs that transformers {version} no longer has"),
+    ],
+)
+def test_seed_checkpoints_with_transformers_4_code_fail_fast(
+    alias: str, needs: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before any download or import: no hub access is attempted."""
+    import transformers
+    from transformers import AutoConfig
+
+    def no_hub(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the checkpoint was fetched")
+
+    monkeypatch.setattr(AutoConfig, "from_pretrained", no_hub)
+    spec = replace(ALIASES[alias], allow_remote_code=True)
+    with pytest.raises(ModelError) as exc:
+        load_model(spec, RuntimeOptions(device="cpu"))
+    removed = "modeling_attn_mask_utils, from_legacy_cache, seen_tokens, get_usable_length"
+    assert str(exc.value) == (
+        f"model {alias} ({spec.source}): the checkpoint's own code "
+        f"{needs.format(version=transformers.__version__)} ({removed}), so it cannot run with this "
+        f"transformers. What works instead: serve it with vLLM and use --vlm-model vllm:{spec.source}, or a "
+        "transformers-native family (qwen2-vl-7b, qwen2.5-vl-7b, internvl3-2b, llava-v1.6-mistral-7b, "
+        "llama-3.2-11b-vision)."
+    )
+
+
+def test_internvl2_needs_einops(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("einops") is not None:
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "einops" else object())
+    spec = replace(ALIASES["internvl2-2b"], allow_remote_code=True)
+    with pytest.raises(ModelError) as exc:
+        load_model(spec, RuntimeOptions(device="cpu"))
+    assert "imports einops, which is not installed (pip install einops)" in str(exc.value)
+    assert "--vlm-model vllm:OpenGVLab/InternVL2-2B" in str(exc.value)
+
+
+def test_a_folder_whose_code_uses_removed_apis_fails_fast(tmp_path: Path, remote_checkpoints: dict[str, Path]) -> None:
+    folder = tmp_path / "old-code"
+    shutil.copytree(remote_checkpoints["minicpm-v"], folder)
+    modeling = folder / "modeling_tiny.py"
+    modeling.write_text(
+        "from transformers.modeling_attn_mask_utils import _prepare_4d_causal_attention_mask\n" + modeling.read_text()
+    )
+    spec = replace(resolve_model(str(folder), base_dir=tmp_path), allow_remote_code=True)
+    with pytest.raises(ModelError) as exc:
+        load_model(spec, RuntimeOptions(device="cpu"))
+    assert str(exc.value).startswith(
+        f"model old-code ({folder}): the checkpoint's own code uses transformers APIs that transformers "
+    )
+    assert "(modeling_attn_mask_utils), so it cannot run with this transformers. What works instead:" in str(exc.value)

@@ -59,6 +59,10 @@ def _no_loading_bars(spec: ModelSpec) -> Iterator[None]:
 def load_model(spec: ModelSpec, runtime: RuntimeOptions) -> LoadedModel:
     """Load ``spec`` with its backend; a model that needs remote code is refused first unless allowed."""
     require_opt_in(spec)  # before any backend touches the checkpoint
+    if spec.backend in REMOTE_CODE_BACKENDS:
+        from pytest_vlm.models.remote_code_compat import refuse_incompatible_code
+
+        refuse_incompatible_code(spec)  # published code that cannot run here: refused before the hub is asked
     check_hub(spec)  # a hub id without a reachable hub fails now, not after minutes of retries
     with _no_loading_bars(spec):
         return _load(spec, runtime)

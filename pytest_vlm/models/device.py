@@ -1,9 +1,16 @@
 """What every backend holding torch weights shares: run options, device and dtype choice, decoded
-images, peak memory, and where a checkpoint's answers come from."""
+images, peak memory, and where a checkpoint's answers come from.
+
+``auto`` is the GPU when there is one, else the CPU. Under pytest-xdist each worker takes its own
+GPU: worker ``gwN`` gets visible GPU ``N mod count`` (the count honours ``CUDA_VISIBLE_DEVICES``,
+which torch applies itself), so ``-n 4`` on a 4-GPU box loads one copy per GPU instead of four
+copies on GPU 0. ``cuda`` without an index means the same worker GPU; ``cuda:N`` is taken as given.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import resource
 import sys
 from collections import OrderedDict
@@ -30,14 +37,84 @@ class RuntimeOptions:
     early_stop: bool = True  # stop decoding a row once its answer is settled among the request's choices
     api: ApiOptions | None = None  # remote (OpenAI-compatible) models: base URL, concurrency, timeouts
     engine: EngineOptions | None = None  # vLLM models: parallelism, memory, context length
+    device_map: str = ""  # "auto": spread every model over the worker's GPUs; "none": never; "": when it cannot fit
+    max_pixels: int | None = None  # pixels per image kept by the processor, for every model (models/hf/resolution.py)
+
+
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def worker_index() -> int | None:
+    """The xdist worker number (``gw3`` -> 3), or None outside xdist."""
+    match = re.fullmatch(r"gw(\d+)", os.environ.get("PYTEST_XDIST_WORKER", ""))
+    return int(match.group(1)) if match else None
 
 
 def choose_device(device: str) -> str:
+    """``auto``/``cpu``/``mps``/``cuda``/``cuda:N`` -> the concrete device this process uses."""
     import torch
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    if not _DEVICE.fullmatch(device):
+        raise ModelError(f"--vlm-device {device!r}: expected auto, cpu, mps, cuda or cuda:N (N a GPU index)")
+    if device in ("cpu", "mps"):
+        return device
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device == "auto" and count == 0:
+        return "cpu"
+    if count == 0:
+        raise ModelError(f"--vlm-device {device}: no CUDA GPU is visible (CUDA_VISIBLE_DEVICES, drivers); use cpu")
+    if device.startswith("cuda:"):
+        index = int(device.split(":")[1])
+        if index >= count:
+            raise ModelError(
+                f"--vlm-device {device}: only {count} GPU(s) are visible (indices 0-{count - 1}); "
+                "indices count the GPUs left by CUDA_VISIBLE_DEVICES"
+            )
+        return device
+    return f"cuda:{(worker_index() or 0) % count}"
+
+
+def worker_gpus(device: str) -> list[int]:
+    """The visible GPUs a model of this worker may spread over with ``device_map="auto"``: all of
+    them outside xdist; under xdist with several workers, only the worker's own GPU so workers
+    never share one (a model too big for one GPU needs fewer workers than GPUs)."""
+    import torch
+
+    count = torch.cuda.device_count()
+    own = int(device.split(":")[1]) if ":" in device else 0
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if workers <= 1:
+        return list(range(count))
+    return [gpu for gpu in range(count) if gpu % workers == own % workers] or [own]
+
+
+def spread_kwargs(device: str) -> dict[str, Any]:
+    """``from_pretrained`` arguments that spread a model over this worker's GPUs (``device_map="auto"``),
+    with ``max_memory`` naming only those GPUs, at their free memory less a tenth for activations."""
+    import torch
+
+    gpus = worker_gpus(device)
+    budget = {gpu: f"{int(torch.cuda.mem_get_info(gpu)[0] * 0.9) // 2**20}MiB" for gpu in gpus}
+    return {"device_map": "auto", "max_memory": budget}
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """An allocator failure: ``torch.OutOfMemoryError``, or the RuntimeErrors CPU allocators and
+    some CUDA paths (cuBLAS, cuDNN workspaces) raise instead."""
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(
+        marker in text
+        for marker in (
+            "out of memory",
+            "defaultcpuallocator: can't allocate",
+            "cublas_status_alloc_failed",
+            "not enough memory",
+        )
+    )
 
 
 def choose_dtype(dtype: str, device: str) -> Any:
@@ -63,11 +140,22 @@ def image_key(source: ImageSource) -> Any:
     return source
 
 
-class ImageCache:
-    """Decoded images, so K votes or n-1 questions about one image decode it once."""
+IMAGE_CACHE_BYTES = 512 * 2**20  # decoded RGB images kept for the votes / questions that follow
 
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
+
+def image_bytes(image: Any) -> int:
+    """Bytes a decoded PIL image holds."""
+    return image.width * image.height * len(image.getbands())
+
+
+class ImageCache:
+    """Decoded images, so K votes or n-1 questions about one image decode it once; least recently
+    used dropped first, bounded in bytes (one 12 MP photo is 36 MB decoded: a bound of 256 images
+    let 300 photos of 3000x3000 reach 11 GB)."""
+
+    def __init__(self, max_bytes: int = IMAGE_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._images: OrderedDict[Any, Any] = OrderedDict()
 
     def __len__(self) -> int:
@@ -80,8 +168,9 @@ class ImageCache:
             return self._images[key]
         image = source.load()
         self._images[key] = image
-        if len(self._images) > self.size:
-            self._images.popitem(last=False)
+        self.bytes += image_bytes(image)
+        while len(self._images) > 1 and self.bytes > self.max_bytes:
+            self.bytes -= image_bytes(self._images.popitem(last=False)[1])
         return image
 
 

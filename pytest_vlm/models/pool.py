@@ -32,6 +32,12 @@ class ModelPool:
             except ModelError as exc:
                 self._failures[spec] = exc
                 raise
+            except Exception as exc:  # an out-of-memory while placing weights, a bug in remote code ...
+                # Remembered like a ModelError: every item needing the model gets this reason, and
+                # the load is not retried item after item.
+                error = ModelError(f"cannot load model {spec.name} ({spec.source}): {type(exc).__name__}: {exc}")
+                self._failures[spec] = error
+                raise error from exc
             self.load_counts[spec.name] = self.load_counts.get(spec.name, 0) + 1
         return self._models[spec]
 

@@ -13,12 +13,14 @@ from typing import Any
 
 from pytest_vlm.models.base import GenerationRequest, ImageSource
 from pytest_vlm.models.device import DeviceModel, RuntimeOptions, checkpoint_identity, load_error
+from pytest_vlm.models.remote_code_compat import refuse_incompatible_code
 from pytest_vlm.models.spec import ModelSpec
 from pytest_vlm.models.trust import require_opt_in
 
 
 def load_remote_code_model(spec: ModelSpec, runtime: RuntimeOptions) -> RemoteCodeModel:
     require_opt_in(spec)
+    refuse_incompatible_code(spec)  # published code written for transformers 4: refused before any download
     families: dict[str, type[RemoteCodeModel]] = {
         "minicpm-v": MiniCPMV,
         "phi3-vision": Phi3Vision,

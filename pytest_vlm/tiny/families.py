@@ -243,12 +243,34 @@ def build_qwen2_5_vl(folder: Path, seed: int = 0) -> Path:
     return _save(folder, Qwen2_5_VLForConditionalGeneration, config, processor, tokenizer, seed)
 
 
-def _build_llava_next(folder: Path, seed: int, text_type: str, template: str, specials: tuple[str, ...]) -> Path:
+def mistral_v1_tokenizer(folder: Path) -> Any:
+    """The real Mistral v1 SentencePiece tokenizer (the one llava-hf/llava-v1.6-mistral-7b-hf ships,
+    32,000 pieces), from the ``mistral_common`` wheel, with the checkpoint's added ``<image>`` (32000)
+    and ``<pad>`` (32001)."""
+    import importlib.resources
+    import json
+
+    from transformers import AutoTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model_file = importlib.resources.files("mistral_common") / "data" / "tokenizer.model.v1"
+    (folder / "tokenizer.model").write_bytes(model_file.read_bytes())
+    config = {"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "legacy": False}), encoding="utf-8")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_special_tokens({"extra_special_tokens": ["<image>"], "pad_token": "<pad>"})
+    return tokenizer
+
+
+def _build_llava_next(
+    folder: Path, seed: int, text_type: str, template: str, specials: tuple[str, ...], tokenizer: Any = None
+) -> Path:
     from transformers import LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextProcessor
     from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
 
     bos, eos = specials[0], specials[1]
-    tokenizer = build_tokenizer((*specials, "<image>"), bos=bos, eos=eos, pad=specials[2])
+    if tokenizer is None:
+        tokenizer = build_tokenizer((*specials, "<image>"), bos=bos, eos=eos, pad=specials[2])
     pinpoints = [[IMAGE_SIZE, IMAGE_SIZE], [IMAGE_SIZE, 2 * IMAGE_SIZE], [2 * IMAGE_SIZE, IMAGE_SIZE]]
     image_processor = LlavaNextImageProcessorPil(
         size={"shortest_edge": IMAGE_SIZE},
@@ -276,6 +298,13 @@ def _build_llava_next(folder: Path, seed: int, text_type: str, template: str, sp
 
 def build_llava_next_mistral(folder: Path, seed: int = 0) -> Path:
     return _build_llava_next(folder, seed, "mistral", LLAVA_NEXT_MISTRAL_TEMPLATE, ("<s>", "</s>", "<unk>"))
+
+
+def build_llava_next_mistral_sentencepiece(folder: Path, seed: int = 0) -> Path:
+    """LLaVA-NeXT-Mistral with the real Mistral SentencePiece tokenizer (needs ``mistral_common``)."""
+    tokenizer = mistral_v1_tokenizer(folder / "sentencepiece")
+    specials = ("<s>", "</s>", "<pad>")
+    return _build_llava_next(folder, seed, "mistral", LLAVA_NEXT_MISTRAL_TEMPLATE, specials, tokenizer)
 
 
 def build_llava_next_llama3(folder: Path, seed: int = 0) -> Path:

@@ -25,6 +25,16 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def conversation(prompt: str, answer: str | None = None) -> list[dict[str, Any]]:
+    """One user turn (the image, then the prompt), and the assistant's answer when given."""
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
+    ]
+    if answer is not None:
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+    return messages
+
+
 @dataclass(frozen=True)
 class Family:
     """A family whose processor carries a chat template (the common case)."""
@@ -38,8 +48,15 @@ class Family:
 
     def render(self, processor: Any, prompt: str) -> str:
         """The text the processor receives for ``prompt`` about one image."""
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-        return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self._apply(processor, conversation(prompt), generation_prompt=True)
+
+    def render_turn(self, processor: Any, prompt: str, answer: str) -> str:
+        """The chat text of ``prompt`` followed by the assistant's ``answer`` turn, as the template
+        writes it (models/turns.py reads what comes before and after the answer off it)."""
+        return self._apply(processor, conversation(prompt, answer), generation_prompt=False)
+
+    def _apply(self, processor: Any, messages: list[dict[str, Any]], generation_prompt: bool) -> str:
+        return processor.apply_chat_template(messages, add_generation_prompt=generation_prompt, tokenize=False)
 
     def inputs(self, processor: Any, images: Sequence[Any], texts: Sequence[str]) -> Any:
         """Processor outputs (input ids, pixels, masks ...) for a batch, one image per text."""
@@ -59,13 +76,12 @@ class GenericTemplateFamily(Family):
     """A family whose processor overrides ``apply_chat_template`` with needs an image-only
     processor cannot meet; the template itself is rendered the generic way."""
 
-    def render(self, processor: Any, prompt: str) -> str:
+    def _apply(self, processor: Any, messages: list[dict[str, Any]], generation_prompt: bool) -> str:
         from transformers import ProcessorMixin
 
-        messages: list[dict[str, Any]] = [
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
-        ]
-        return ProcessorMixin.apply_chat_template(processor, messages, add_generation_prompt=True, tokenize=False)
+        return ProcessorMixin.apply_chat_template(
+            processor, messages, add_generation_prompt=generation_prompt, tokenize=False
+        )
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,9 @@ class RawPrefixFamily(Family):
 
     def render(self, processor: Any, prompt: str) -> str:
         return prompt
+
+    def render_turn(self, processor: Any, prompt: str, answer: str) -> str:
+        return prompt + answer  # the processor ends the prefix with a newline; the answer follows it
 
     def inputs(self, processor: Any, images: Sequence[Any], texts: Sequence[str]) -> Any:
         return processor(images=list(images), text=list(texts), return_tensors="pt", padding=True)

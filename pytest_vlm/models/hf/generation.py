@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from pytest_vlm.models.base import GenerationRequest, ImageSource
+from pytest_vlm.models.hf.memory import Cost
 from pytest_vlm.models.hf.prefix import cache_kwargs, returned_cache
 from pytest_vlm.models.hf.reuse import PrefixReuse
 from pytest_vlm.strategies.answers import settled, settled_on_prefix
@@ -32,6 +33,10 @@ class Generation(PrefixReuse):
         # for tokens, and free); the original index breaks ties so batching is a pure function
         # of the requests.
         order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(texts[i]), i))
+        lengths = self._token_counts(texts)
+
+        def cost(i: int) -> Cost:
+            return self._cost(requests[i].image, lengths[i], requests[i].max_new_tokens)
 
         def run(batch: Sequence[int]) -> list[str]:
             images = [self._images.get(requests[i].image) for i in batch]
@@ -39,12 +44,12 @@ class Generation(PrefixReuse):
             inputs = inputs.to(self.device)
             max_new = max(requests[i].max_new_tokens for i in batch)
             with torch.inference_mode():
-                output = self.model.generate(**inputs, generation_config=self._generation, max_new_tokens=max_new)
+                output = self.model.generate(**inputs, generation_config=self._generation_for(max_new))
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
             return self.processor.batch_decode(new_tokens, skip_special_tokens=True)
 
         answers: list[str] = [""] * len(requests)
-        for batch, texts_out in self._in_batches(order, run):
+        for batch, texts_out in self._in_batches(order, run, cost):
             for i, text in zip(batch, texts_out):
                 answers[i] = text.strip()
         return answers
@@ -54,7 +59,7 @@ class Generation(PrefixReuse):
         if plan is None:
             return None
         items = [(r.image, start) for r, (start, _, _) in zip(requests, plan)]
-        if not self._reuse_checked and not self._check_reuse(items[0], plan[0][1], plan[0][2]):
+        if not self._reuse_checked and not self._check_reuse(self._checks(items, plan)):
             return None
         order = sorted(range(len(requests)), key=lambda i: (requests[i].max_new_tokens, len(plan[i][1]), i))
         position = {row: n for n, row in enumerate(order)}
@@ -64,12 +69,18 @@ class Generation(PrefixReuse):
             # Questions about one image sit together, so a batch of rows covers few images; the
             # images of the batches that follow are encoded with them, in full batches.
             after = position[batch[-1]] + 1
-            ahead = [items[i] for i in order[after : after + 4 * self.batch_size]]
+            ahead = [items[i] for i in order[after : after + 4 * self.budget.rows]]
             return self._greedy(
                 [requests[i] for i in batch], [items[i] for i in batch], [plan[i][1] for i in batch], ahead
             )
 
-        for batch, texts in self._in_batches(order, run):
+        starts = sorted({start for _, start in items})
+        head_tokens = dict(zip(starts, self._token_counts(starts)))
+
+        def cost(i: int) -> Cost:
+            return self._cost(items[i][0], head_tokens[items[i][1]] + len(plan[i][1]), requests[i].max_new_tokens)
+
+        for batch, texts in self._in_batches(order, run, cost):
             for i, text in zip(batch, texts):
                 answers[i] = text
         return answers

@@ -7,8 +7,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pytest_vlm.models.device import ImageCache, RuntimeOptions, checkpoint_identity, load_error
+from pytest_vlm.errors import ModelError
+from pytest_vlm.models.device import ImageCache, RuntimeOptions, checkpoint_identity, is_out_of_memory, load_error
 from pytest_vlm.models.hf.generation import Generation
+from pytest_vlm.models.hf.memory import BATCH_IMAGE_BYTES, Budget, ImageTokens
 from pytest_vlm.models.hf.prefix import (
     POSITIONS,
     LinearPositions,
@@ -31,41 +33,57 @@ class HFModel(Generation, Scoring):
     """
 
     def __init__(self, spec: ModelSpec, runtime: RuntimeOptions) -> None:
-        from transformers import AutoModelForImageTextToText, GenerationConfig
+        from transformers import GenerationConfig
 
         from pytest_vlm.models.hf.families import family_for
+        from pytest_vlm.models.hf.memory import bytes_per_token, token_budget
         from pytest_vlm.models.hf.processor import ProcessorLoadError, load_processor
+        from pytest_vlm.models.hf.resolution import apply_resolution_cap, requested_max_pixels
+        from pytest_vlm.models.hf.turns import assistant_turn
 
         self._place(spec, runtime)
         self.early_stop = runtime.early_stop
+        options = dict(spec.options)
         try:
             self.processor = load_processor(
                 spec.source, revision=spec.revision, trust_remote_code=spec.trust_remote_code
             )
-            self.model = AutoModelForImageTextToText.from_pretrained(
-                spec.source, revision=spec.revision, trust_remote_code=spec.trust_remote_code, dtype=self.dtype
-            )
+            self.model = self._load_weights(spec, str(options.get("device_map", runtime.device_map) or ""))
         except (OSError, ValueError, ProcessorLoadError) as exc:
             raise load_error(
                 f"model {spec.name} from {spec.source}",
                 str(exc),
                 "a folder needs config.json, weights and the processor files.",
             ) from exc
-        self.model.to(self.device).eval()
+        self.model.eval()
         self.family = family_for(self.model.config.model_type)  # the family's quirks: models/hf/families.py
+        wanted_pixels = requested_max_pixels(options, runtime.max_pixels, spec.name)
+        self.resolution = apply_resolution_cap(self.processor, self.model.config.model_type, spec.name, wanted_pixels)
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"  # decoder-only batching: prompts must end together
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.turn = assistant_turn(self.family, self.processor, self.tokenizer)
         eos = self.model.generation_config.eos_token_id
-        self._eos = set(eos if isinstance(eos, (list, tuple)) else [] if eos is None else [eos])
+        # The template's turn end stops generation too: real checkpoints often leave it out.
+        eos_ids = list(eos if isinstance(eos, (list, tuple)) else [] if eos is None else [eos])
+        eos_ids += [token for token in self.turn.end_ids if token not in eos_ids]
+        self._eos = set(eos_ids)
         self._generation = GenerationConfig(
             do_sample=False,
             num_beams=1,
-            eos_token_id=eos,
+            eos_token_id=eos_ids or None,
             pad_token_id=self.tokenizer.pad_token_id,
         )
         self._images = ImageCache()
+        self._image_tokens = ImageTokens(self.processor, self.family)
+        element = {"float32": 4}.get(str(self.dtype).removeprefix("torch."), 2)
+        self.budget = Budget(
+            tokens=token_budget(self.device, bytes_per_token(self.model.config, element)),
+            image_bytes=BATCH_IMAGE_BYTES,
+            rows=self.batch_size,
+        )
+        self.out_of_memory_retries = 0
         self._prefixes = PrefixCache(size=max(256, 2 * self.batch_size), max_bytes=self._prefix_budget())
         self._split: PromptSplit | None = None
         self._positions: LinearPositions | None = None
@@ -118,13 +136,18 @@ class HFModel(Generation, Scoring):
             "device": self.device,
             "dtype": str(self.dtype).removeprefix("torch."),
             "batch_size": self.batch_size,
+            "token_budget": self.budget.tokens,
+            "out_of_memory_retries": self.out_of_memory_retries,
+            "spread": self.spread,
+            "image_processor": type(self.processor.image_processor).__name__,
+            "resolution": self.resolution,
             "path": "plain" if self.plain_reason else "prefix reuse",
             "plain_reason": self.plain_reason,
             "early_stop": self.early_stop,
         }
 
     def fingerprint(self) -> dict[str, Any] | None:
-        """What the answers depend on, for the result cache (models/cache/results.py). A local folder is
+        """What the answers depend on, for the result cache (models/cache.py). A local folder is
         identified by its files' hashes (added by the cache), a hub model by its resolved commit;
         a hub model without one cannot be pinned, so it is not cached (None)."""
         import hashlib
@@ -152,6 +175,55 @@ class HFModel(Generation, Scoring):
             "decoding": self._generation.to_diff_dict()
             | {"do_sample": False, "num_beams": 1, "early_stop": self.early_stop, "budget": self.spec.max_new_tokens},
             "processor": processor.hexdigest(),
+            # The PIL and torchvision image processors resize differently: answers may move.
+            "image_processor": type(self.processor.image_processor).__name__,
+            "resolution": self.resolution,
             "transformers": transformers.__version__,
             "torch": torch.__version__,
         }
+
+    def _load_weights(self, spec: ModelSpec, device_map: str) -> Any:
+        """The weights, straight onto the device; spread over the worker's GPUs with
+        ``device_map="auto"`` when asked (``device_map: auto``) or when they do not fit on one."""
+        import gc
+
+        import torch
+        from transformers import AutoModelForImageTextToText
+
+        from pytest_vlm.models.device import spread_kwargs
+
+        if device_map not in ("", "auto", "none"):
+            raise ModelError(
+                f"model {spec.name}: device_map {device_map!r} is not one of auto, none; "
+                "set options: {device_map: auto} in vlm-models.yaml, or --vlm-device-map"
+            )
+        kwargs: dict[str, Any] = {
+            "revision": spec.revision,
+            "trust_remote_code": spec.trust_remote_code,
+            "dtype": self.dtype,
+        }
+        self.spread: str | None = None  # why the weights are spread over several GPUs
+        on_gpu = self.device.startswith("cuda")
+        if on_gpu and device_map == "auto":
+            self.spread = "device_map: auto was asked for"
+            return self._placed(
+                AutoModelForImageTextToText.from_pretrained(spec.source, **kwargs, **spread_kwargs(self.device))
+            )
+        try:
+            model: Any = AutoModelForImageTextToText.from_pretrained(spec.source, **kwargs)
+            return model.to(self.device)
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if not (on_gpu and device_map != "none" and is_out_of_memory(exc)):
+                raise ModelError(f"cannot load model {spec.name} onto {self.device}: {exc}") from exc
+        model = None
+        gc.collect()
+        torch.cuda.empty_cache()
+        self.spread = f"the weights did not fit on {self.device}"
+        return self._placed(
+            AutoModelForImageTextToText.from_pretrained(spec.source, **kwargs, **spread_kwargs(self.device))
+        )
+
+    def _placed(self, model: Any) -> Any:
+        """A spread model takes its inputs on the device of its first layers."""
+        self.device = str(model.device)
+        return model

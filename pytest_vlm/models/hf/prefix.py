@@ -192,7 +192,7 @@ def assemble(prefixes: Sequence[Prefix], suffixes: Sequence[Sequence[int]], pad_
         "input_ids": suffix_ids,
         "attention_mask": torch.cat([head_mask, suffix_mask], dim=1),
         "suffix_mask": suffix_mask,
-        "past_key_values": cache,
+        "cache": cache,
         "starts": starts,
     }
 

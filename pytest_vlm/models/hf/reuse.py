@@ -3,12 +3,13 @@ on top of a copy of its cache; checked once against the plain path before it is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pytest_vlm.models.base import ImageSource
-from pytest_vlm.models.device import image_key
+from pytest_vlm.models.device import image_key, is_out_of_memory
 from pytest_vlm.models.hf.core import HFCore
+from pytest_vlm.models.hf.memory import Cost
 from pytest_vlm.models.hf.prefix import (
     Prefix,
     assemble,
@@ -88,23 +89,35 @@ class PrefixReuse(HFCore):
                 missing.setdefault(key, (source, text))
             else:
                 found[key] = prefix
-        for source, text in ahead:
-            if not missing or len(missing) % self.batch_size == 0:
-                break
+        costs: dict[Any, Cost] = {}
+
+        def cost(key: Any) -> Cost:
+            if key not in costs:
+                costs[key] = self._cost(missing[key][0], self._token_counts([missing[key][1]])[0])
+            return costs[key]
+
+        # The images needed next join a batch that has to run anyway, while the budget admits them.
+        longest = max((cost(key).tokens for key in missing), default=0)
+        held = sum(cost(key).image_bytes for key in missing)
+        for source, text in ahead if missing else ():
             key = (image_key(source), text)
-            if key not in missing and self._prefixes.get(key) is None:
-                missing[key] = (source, text)
-        keys = list(missing)
-        for start in range(0, len(keys), self.batch_size):
-            chunk = keys[start : start + self.batch_size]
+            if key in missing or self._prefixes.get(key) is not None:
+                continue
+            missing[key] = (source, text)
+            extra = cost(key)
+            if not self.budget.admits(len(missing) - 1, longest, held, extra):
+                del missing[key]
+                break
+            longest, held = max(longest, extra.tokens), held + extra.image_bytes
+        for chunk in self.budget.batches(list(missing), cost):
             images = [self._images.get(missing[key][0]) for key in chunk]
             inputs = self.family.inputs(self.processor, images, [missing[key][1] for key in chunk]).to(self.device)
             positions, starts = self._positions.prefix(self.model, inputs)
             with torch.inference_mode():
                 out = self.model(**inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
-            for key, prefix in zip(chunk, split_prefixes(inputs, returned_cache(out), starts)):
-                found[key] = prefix
-                self._prefixes.put(key, prefix)
+            for encoded, prefix in zip(chunk, split_prefixes(inputs, returned_cache(out), starts)):
+                found[encoded] = prefix
+                self._prefixes.put(encoded, prefix)
         return [found[(image_key(source), text)] for source, text in items]
 
     def _run_suffixes(
@@ -127,29 +140,38 @@ class PrefixReuse(HFCore):
                 input_ids=batch["input_ids"],
                 attention_mask=batch["attention_mask"],
                 position_ids=positions,
-                **cache_kwargs(self.model, batch["past_key_values"]),
+                **cache_kwargs(self.model, batch["cache"]),
                 use_cache=True,
                 logits_to_keep=keep,
             )
         next_positions = batch["starts"] + batch["suffix_mask"].sum(-1)
         return out.logits, returned_cache(out), batch["attention_mask"], next_positions
 
-    def _check_reuse(self, item: tuple[ImageSource, str], suffix_ids: Sequence[int], chat: str) -> bool:
-        """Once per model: the reused prefix must give the plain path's tokens and next-token logits.
+    def _check_reuse(self, checks: Sequence[tuple[tuple[ImageSource, str], Sequence[int], str]]) -> bool:
+        """Once per model: on a few (image, prompt) rows, the reused prefix must give the plain
+        path's tokens and next-token logits, computed in float32 (the weights are upcast for the
+        check when the run is in bf16/fp16, so bf16 noise cannot hide a wrong position).
 
         Catches templates whose text does not tokenize the same in two pieces, and families whose
         positions or attention differ from what the reuse assumes; either way the plain path runs.
         """
         import torch
 
+        upcast = False
         try:
-            same = self._matches_plain_path(item, suffix_ids, chat)
+            with self._float32_weights() as upcast:
+                same = all(self._matches_plain_path(*check, exact=upcast) for check in checks)
         except torch.OutOfMemoryError as exc:  # one row: nothing smaller to try
             raise self._out_of_memory() from exc
+        finally:
+            if upcast:
+                self._prefixes.clear()  # the prefixes encoded for the check are float32
         self._reuse_checked = True
         return same
 
-    def _matches_plain_path(self, item: tuple[ImageSource, str], suffix_ids: Sequence[int], chat: str) -> bool:
+    def _matches_plain_path(
+        self, item: tuple[ImageSource, str], suffix_ids: Sequence[int], chat: str, *, exact: bool
+    ) -> bool:
         import torch
 
         inputs = self.family.inputs(self.processor, [self._images.get(item[0])], [chat]).to(self.device)
@@ -160,12 +182,59 @@ class PrefixReuse(HFCore):
         with torch.inference_mode():
             plain = self.model(**inputs, logits_to_keep=1).logits[0, -1].float()
         reused = self._run_suffixes([item], [suffix_ids], keep=1)[0][0, -1].float()
+        if not (bool(torch.isfinite(plain).all()) and bool(torch.isfinite(reused).all())):
+            self.plain_reason = "the check against the plain path gave non-finite logits (NaN or inf)"
+            return False
         scale = float(plain.abs().max()) or 1.0
         difference = float((plain - reused).abs().max()) / scale
-        tolerance = 1e-3 if self.dtype == torch.float32 else 3e-2
-        if difference > tolerance or int(plain.argmax()) != int(reused.argmax()):
+        tolerance = 1e-3 if exact or self.dtype == torch.float32 else 3e-2
+        top = min(5, plain.numel())
+        same_ranks = plain.topk(top).indices.tolist() == reused.topk(top).indices.tolist()
+        if difference > tolerance or not same_ranks:
             self.plain_reason = (
-                f"reused-prefix logits differ from the plain path's (relative {difference:.2g} > {tolerance})"
+                f"reused-prefix logits differ from the plain path's (relative {difference:.2g}, "
+                f"tolerance {tolerance}{'' if same_ranks else f', top-{top} ranks differ'})"
             )
             return False
         return True
+
+    def _float32_weights(self) -> Any:
+        """Upcast the weights to float32 for the duration (exactly reversible from bf16/fp16);
+        yields whether they were upcast (False for a float32 model, or with no memory for the copy)."""
+        import contextlib
+
+        import torch
+
+        @contextlib.contextmanager
+        def upcast() -> Iterator[bool]:
+            params = [p for p in self.model.parameters() if p.dtype in (torch.bfloat16, torch.float16)]
+            before = [p.dtype for p in params]
+            try:
+                for p in params:
+                    p.data = p.data.float()
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                for p, dtype in zip(params, before):
+                    p.data = p.data.to(dtype)
+                yield False
+                return
+            try:
+                yield bool(params)
+            finally:
+                for p, dtype in zip(params, before):
+                    p.data = p.data.to(dtype)
+
+        return upcast()
+
+    @staticmethod
+    def _checks(
+        items: Sequence[tuple[ImageSource, str]], plan: Sequence[tuple[str, list[int], str]], count: int = 3
+    ) -> list[tuple[tuple[ImageSource, str], list[int], str]]:
+        """Up to ``count`` rows for the check, of different images and prompts where there are."""
+        picked: list[int] = []
+        for differs in (lambda i, j: image_key(items[i][0]) != image_key(items[j][0]), lambda i, j: plan[i] != plan[j]):
+            for i in range(len(items)):
+                if len(picked) < count and all(differs(i, j) for j in picked):
+                    picked.append(i)
+        return [(items[i], plan[i][1], plan[i][2]) for i in picked]
