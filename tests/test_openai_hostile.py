@@ -257,7 +257,7 @@ def test_showlocals_junit_and_json_never_hold_the_key(
     )  # fmt: skip
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["shapes on openai:served with closed_set:", "*failed 1 attempt(s), the last with: * reply (*"]
+        ["*shapes: openai:served / closed_set*", "model openai:served: *failed 1 attempt(s), the last with: * reply (*"]
     )
     written = result.stdout.str() + result.stderr.str()
     written += (pytester.path / "junit.xml").read_text() + (pytester.path / "out.json").read_text()

@@ -139,11 +139,11 @@ def test_a_failure_report_holds_no_loading_bar_or_deprecation_warning(pytester: 
     pytester.makefile(
         ".vlm.yaml",
         shapes="dataset: {generated: shapes, count: 7}\nstrategies:\n  closed_set: {votes: 1}\n"
-        'thresholds: {accuracy: "> 1"}\nsnapshot: false\n',
+        'thresholds: {images_per_second: ">= 1e9"}\nsnapshot: false\n',  # a threshold no run can meet
     )
     result = pytester.runpytest("--vlm-model", "tiny-shapes", "--vlm-no-cache", "-W", "error::FutureWarning")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["accuracy * <= 1", "shapes on tiny-shapes with closed_set:"])
+    result.stdout.fnmatch_lines(["images_per_second * < 1e+09", "shapes on tiny-shapes with closed_set:"])
     output = result.stdout.str() + result.stderr.str()
     for noise in ("Loading weights", "Captured stderr", "FutureWarning", "past_key_values", "warnings summary"):
         assert noise not in output
