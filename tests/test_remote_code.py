@@ -406,8 +406,8 @@ def test_likelihood_is_refused_clearly(pytester: pytest.Pytester, remote_checkpo
 @pytest.mark.parametrize(
     ("alias", "needs"),
     [
-        ("minicpm-v-2_6", "uses transformers APIs that transformers {version} no longer has"),
-        ("phi-3-vision", "uses transformers APIs that transformers {version} no longer has"),
+        ("minicpm-v-2_6-remote-code", "uses transformers APIs that transformers {version} no longer has"),
+        ("phi-3-vision-remote-code", "uses transformers APIs that transformers {version} no longer has"),
     ],
 )
 def test_seed_checkpoints_with_transformers_4_code_fail_fast(
@@ -439,7 +439,7 @@ def test_internvl2_needs_einops(monkeypatch: pytest.MonkeyPatch) -> None:
 
     if importlib.util.find_spec("einops") is not None:
         monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "einops" else object())
-    spec = replace(ALIASES["internvl2-2b"], allow_remote_code=True)
+    spec = replace(ALIASES["internvl2-2b-remote-code"], allow_remote_code=True)
     with pytest.raises(ModelError) as exc:
         load_model(spec, RuntimeOptions(device="cpu"))
     assert "imports einops, which is not installed (pip install einops)" in str(exc.value)
